@@ -1,0 +1,74 @@
+# Two commands: `make run` (site + scheduler with demo content) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install install-dev browser lint check migrate seed scheduler \
+        bench-pages bench-send bench-web screenshots clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.deps-run: requirements.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.deps-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.deps-run
+
+install: $(VENV)/.deps-run
+install-dev: $(VENV)/.deps-dev
+
+## run: install, migrate, seed demo content once, serve on http://127.0.0.1:8000 with the scheduler beside it
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo --if-empty
+	@echo "Site: http://$(HOST):$(PORT)/  (demo accounts are listed in README.md; mail is written to var/mail/)"
+	@$(PY) manage.py run_scheduler & scheduler=$$!; \
+	  trap 'kill $$scheduler 2>/dev/null' EXIT INT TERM; \
+	  $(PY) manage.py runserver $(HOST):$(PORT)
+
+## test: install, make sure a browser is there, run the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+test: install-dev browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+browser:
+	@scripts/ensure-chromium.sh
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+check: install
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+scheduler: install
+	$(PY) manage.py run_scheduler
+
+## Benchmarks: commands that print figures (they need PostgreSQL; see README)
+bench-pages: install-dev
+	$(PY) manage.py bench_pages
+
+bench-send: install-dev
+	$(PY) manage.py bench_send
+
+bench-web: install-dev
+	scripts/bench-web.sh
+
+screenshots: install-dev browser
+	$(PY) scripts/screenshots.py
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,103 @@
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.db import models
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.http import quote_etag
+from wagtail.admin.panels import FieldPanel
+from wagtail.fields import RichTextField, StreamField
+from wagtail.models import Page
+from wagtail.search import index
+
+from .blocks import BlogStreamBlock
+
+COVER_FILTER = "fill-960x540"
+CARD_FILTER = "fill-640x360"
+
+
+class BlogIndexPage(Page):
+    """The blog: an introduction and its live posts, newest first, a page at a time."""
+
+    intro = RichTextField(blank=True)
+
+    content_panels = Page.content_panels + [FieldPanel("intro")]
+    parent_page_types = ["home.HomePage"]
+    subpage_types = ["blog.BlogPage"]
+    posts_per_page = 9
+
+    def get_posts(self):
+        return (
+            BlogPage.objects.live()
+            .public()
+            .child_of(self)
+            .select_related("cover_image")
+            .prefetch_related("cover_image__renditions")
+            .order_by("-date_published", "-pk")
+        )
+
+    def get_context(self, request: HttpRequest, *args, **kwargs) -> dict:
+        context = super().get_context(request, *args, **kwargs)
+        paginator = Paginator(self.get_posts(), self.posts_per_page)
+        try:
+            posts = paginator.page(request.GET.get("page", 1))
+        except PageNotAnInteger:
+            posts = paginator.page(1)
+        except EmptyPage:
+            posts = paginator.page(paginator.num_pages)
+        context["posts"] = posts
+        return context
+
+
+class BlogPage(Page):
+    """One article: cover image, introduction, a body of paragraphs, images and quotes, and a
+    view counter that rises by one on every view."""
+
+    date_published = models.DateField("publication date", default=timezone.localdate)
+    intro = models.CharField(max_length=250, help_text="One or two sentences shown in lists.")
+    cover_image = models.ForeignKey(
+        "wagtailimages.Image",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    body = StreamField(BlogStreamBlock(), blank=True)
+    # Not a content field: kept out of forms and preserved across revisions (see below).
+    view_count = models.PositiveBigIntegerField(default=0, editable=False)
+
+    content_panels = Page.content_panels + [
+        FieldPanel("date_published"),
+        FieldPanel("intro"),
+        FieldPanel("cover_image"),
+        FieldPanel("body"),
+    ]
+    search_fields = Page.search_fields + [
+        index.SearchField("intro"),
+        index.SearchField("body"),
+        index.FilterField("date_published"),
+    ]
+    parent_page_types = ["blog.BlogIndexPage"]
+    subpage_types: list[str] = []
+
+    class Meta:
+        indexes = [models.Index(fields=["-date_published"])]
+
+    def with_content_json(self, content: dict) -> "BlogPage":
+        # Publishing or reverting a revision must not roll the counter back to the value it
+        # had when the revision was saved.
+        page = super().with_content_json(content)
+        page.view_count = self.view_count
+        return page
+
+    def serve(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not getattr(request, "is_preview", False):
+            # One atomic UPDATE per view: concurrent views never lose a count, and a view
+            # answered from the browser's cache (304) or a cached fragment still counts.
+            BlogPage.objects.filter(pk=self.pk).update(view_count=F("view_count") + 1)
+            self.view_count += 1
+        response = super().serve(request, *args, **kwargs)
+        if not request.user.is_authenticated:
+            # The article changes only when it is republished, so that is what the ETag
+            # names; the counter shown may then be a visit old, which is fine for a reader.
+            response["ETag"] = quote_etag(f"blog-{self.pk}-{self.cache_key}")
+        return response

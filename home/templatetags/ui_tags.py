@@ -1,0 +1,27 @@
+"""Template helpers shared by every template of the site (Bootstrap form widgets)."""
+
+from django import forms, template
+from django.forms.boundfield import BoundField
+from django.utils.safestring import SafeString
+
+register = template.Library()
+
+
+@register.filter
+def bootstrap(field: BoundField) -> SafeString:
+    """Render a form field's widget with Bootstrap's class, marked invalid when it has errors.
+
+    One filter serves the site's forms and allauth's alike, so no form class needs to know
+    about CSS.
+    """
+    widget = field.field.widget
+    if isinstance(widget, (forms.CheckboxInput, forms.RadioSelect, forms.CheckboxSelectMultiple)):
+        css = "form-check-input"
+    elif isinstance(widget, (forms.Select, forms.SelectMultiple)):
+        css = "form-select"
+    else:
+        css = "form-control"
+    if field.errors:
+        css += " is-invalid"
+    existing = widget.attrs.get("class", "")
+    return field.as_widget(attrs={"class": f"{existing} {css}".strip()})

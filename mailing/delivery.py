@@ -1,0 +1,713 @@
+"""The delivery engine: the one place where mail is queued, sent, recorded and stopped.
+
+1. Due      `start_due_runs` / `start_run` turn a due occurrence into a `Run` and enqueue one
+            `Delivery` per recipient with a single INSERT … SELECT. The unique key
+            (run, recipient) and (mailing, occurrence) make a repeated tick a no-op.
+2. Claim    `claim_batch` takes pending deliveries with SELECT … FOR UPDATE SKIP LOCKED (a
+            conditional UPDATE keeps SQLite correct too) and leases them to one sender.
+3. Send     `deliver` runs a few SMTP connections in threads; the message is rendered once
+            per run and only the To/Message-ID headers differ per recipient.
+4. Record   After each message (never before) its `Attempt`, the delivery's new state and
+            the `DailyStat` totals are committed together. The final "." of DATA and that
+            commit happen under one process-wide lock, so at most one sent message (or
+            MAILING_COMMIT_EVERY of them) is ever unrecorded: all a kill -9 can re-send.
+5. Classify 2xx sent; 4xx, timeouts, refused or dropped connections and garbage retried with
+            exponential backoff up to MAILING_MAX_TRIES; 5xx failed at once.
+6. Recover  `requeue_expired_claims` hands the leases of a dead sender back to the queue.
+7. Finish   `finish_completed` closes runs with nothing left and finishes mailings; stop,
+            manager disable and owner block go through `cancel_runs`, which turns every
+            pending delivery into a failed attempt carrying the reason.
+"""
+
+import logging
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from . import cache, schedule
+from .models import Attempt, DailyStat, Delivery, Mailing, Recipient, Run
+from .transport import (
+    PERMANENT,
+    SUCCESS,
+    DjangoBackendTransport,
+    RenderedMessage,
+    Reply,
+    SmtpTransport,
+    uses_smtp,
+)
+
+logger = logging.getLogger(__name__)
+
+# How often a sender re-reads whether its runs were stopped, and the longest a finished
+# record may wait in the buffer before it is committed anyway.
+LIVENESS_CHECK_SECONDS = 0.5
+MAX_RECORD_DELAY_SECONDS = 1.0
+
+PENDING = Delivery.State.PENDING
+CLAIMED = Delivery.State.CLAIMED
+SENT = Delivery.State.SENT
+FAILED = Delivery.State.FAILED
+CANCELLED = Delivery.State.CANCELLED
+
+
+# --- 1. Due ----------------------------------------------------------------------------------
+
+
+def start_due_runs(*, now: datetime | None = None) -> list[Run]:
+    """Start a run for every mailing whose next occurrence has come; idempotent."""
+    now = now or timezone.now()
+    due_ids = list(
+        Mailing.objects.filter(next_send_at__lte=now, is_disabled=False, owner__is_blocked=False)
+        .exclude(status=Mailing.Status.FINISHED)
+        .values_list("pk", flat=True)
+    )
+    runs = []
+    for mailing_id in due_ids:
+        run = _start_scheduled_run(mailing_id=mailing_id, now=now)
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+@transaction.atomic
+def _start_scheduled_run(*, mailing_id: int, now: datetime) -> Run | None:
+    mailing = (
+        Mailing.objects.select_for_update(of=("self",))
+        .select_related("owner")
+        .filter(pk=mailing_id)
+        .first()
+    )
+    if (
+        mailing is None
+        or mailing.next_send_at is None
+        or mailing.next_send_at > now
+        or mailing.is_disabled
+        or mailing.owner.is_blocked
+        or mailing.status == Mailing.Status.FINISHED
+    ):
+        return None
+    if now >= mailing.end_at:
+        # Too late for any occurrence: nothing is sent, `finish_completed` closes it.
+        mailing.next_send_at = None
+        mailing.save(update_fields=["next_send_at", "updated_at"])
+        return None
+    # A scheduler that was down sends the current occurrence once; it never backfills.
+    _, occurrence = schedule.latest_occurrence(
+        anchor=mailing.schedule_anchor, periodicity=mailing.periodicity, now=now
+    )
+    occurrence = max(occurrence, mailing.next_send_at)
+    following = schedule.next_occurrence(
+        anchor=mailing.schedule_anchor, periodicity=mailing.periodicity, after=occurrence
+    )
+    mailing.next_send_at = following if following and following < mailing.end_at else None
+    return _open_run(mailing=mailing, occurrence=occurrence, trigger=Run.Trigger.SCHEDULE, now=now)
+
+
+@transaction.atomic
+def start_run(*, mailing: Mailing, now: datetime | None = None) -> Run:
+    """ "Send now": enqueue a run at once (the scheduler or `send_mailing` delivers it)."""
+    now = now or timezone.now()
+    mailing = Mailing.objects.select_for_update(of=("self",)).get(pk=mailing.pk)
+    if mailing.periodicity == Mailing.Periodicity.ONCE:
+        mailing.next_send_at = None  # this is its one run
+    return _open_run(mailing=mailing, occurrence=now, trigger=Run.Trigger.MANUAL, now=now)
+
+
+def _open_run(*, mailing: Mailing, occurrence: datetime, trigger: str, now: datetime) -> Run:
+    run, created = Run.objects.get_or_create(
+        mailing=mailing, occurrence=occurrence, defaults={"trigger": trigger, "created_at": now}
+    )
+    queued = _enqueue(run=run, now=now) if created else 0
+    mailing.status = Mailing.Status.LAUNCHED
+    mailing.save(update_fields=["status", "next_send_at", "updated_at"])
+    cache.bump(owner_id=mailing.owner_id)
+    logger.info(
+        "run.started",
+        extra={
+            "mailing_id": mailing.pk,
+            "run_id": run.pk,
+            "trigger": trigger,
+            "occurrence": occurrence.isoformat(),
+            "deliveries": queued,
+        },
+    )
+    return run
+
+
+def _enqueue(*, run: Run, now: datetime) -> int:
+    """One delivery per recipient of the mailing, in one statement however many there are."""
+    delivery = Delivery._meta.db_table
+    through = Mailing.recipients.through._meta.db_table
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(delivery)} (run_id, recipient_id, state, tries, next_try_at) "
+            f"SELECT %s, recipient_id, %s, 0, %s FROM {qn(through)} WHERE mailing_id = %s "
+            "ON CONFLICT (run_id, recipient_id) DO NOTHING",
+            [run.pk, PENDING, now, run.mailing_id],
+        )
+        return cursor.rowcount
+
+
+# --- 2. Claim --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    token: uuid.UUID
+    run_id: int
+    mailing_id: int
+    recipient_id: int
+    email: str
+    full_name: str
+    tries: int
+
+
+def claimable(*, now: datetime, mailing_id: int | None = None) -> QuerySet:
+    deliveries = Delivery.objects.filter(
+        state=PENDING,
+        next_try_at__lte=now,
+        run__cancelled_at__isnull=True,
+        run__mailing__is_disabled=False,
+        run__mailing__owner__is_blocked=False,
+    )
+    if mailing_id is not None:
+        deliveries = deliveries.filter(run__mailing_id=mailing_id)
+    return deliveries
+
+
+def claim_batch(
+    *, limit: int, lease_seconds: int, mailing_id: int | None = None, now: datetime | None = None
+) -> list[Claimed]:
+    """Lease up to `limit` due deliveries to the caller; no two callers get the same row."""
+    now = now or timezone.now()
+    token = uuid.uuid4()
+    with transaction.atomic():
+        ids = list(
+            claimable(now=now, mailing_id=mailing_id)
+            .order_by("next_try_at", "pk")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        # `state=PENDING` again: on SQLite (no row locks) a rival may have taken some first.
+        Delivery.objects.filter(pk__in=ids, state=PENDING).update(
+            state=CLAIMED,
+            claim_token=token,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+        )
+    rows = (
+        Delivery.objects.filter(claim_token=token, state=CLAIMED)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "run_id",
+            "run__mailing_id",
+            "recipient_id",
+            "recipient__email",
+            "recipient__full_name",
+            "tries",
+        )
+    )
+    return [Claimed(row[0], token, *row[1:]) for row in rows]
+
+
+def release(*, claims: Iterable[Claimed]) -> int:
+    """Hand unsent claims back to the queue at once (no try is counted)."""
+    by_token = defaultdict(list)
+    for claim in claims:
+        by_token[claim.token].append(claim.delivery_id)
+    released = 0
+    for token, ids in by_token.items():
+        released += Delivery.objects.filter(pk__in=ids, claim_token=token, state=CLAIMED).update(
+            state=PENDING, claim_token=None, lease_expires_at=None
+        )
+    return released
+
+
+# --- 4 + 5. Record and classify ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    claim: Claimed
+    reply: Reply
+    at: datetime
+
+
+@dataclass
+class DeliveryReport:
+    """What one `deliver` call did; `sent + failed + deferred` attempts were recorded."""
+
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    released: int = 0
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    last_failure: str = ""
+
+    @property
+    def attempted(self) -> int:
+        return self.sent + self.failed + self.deferred
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.attempted / self.seconds if self.seconds > 0 else 0.0
+
+
+def _next_state(
+    outcome: Outcome, *, max_tries: int, retry_base: int
+) -> tuple[str, datetime | None]:
+    kind = outcome.reply.kind
+    if kind == SUCCESS:
+        return SENT, None
+    tries = outcome.claim.tries + 1
+    if kind == PERMANENT or tries >= max_tries:
+        return FAILED, None
+    return PENDING, outcome.at + timedelta(seconds=retry_base * 2 ** (tries - 1))
+
+
+def write_outcomes(outcomes: list[Outcome], *, max_tries: int, retry_base: int) -> dict[str, int]:
+    """Commit attempts, delivery states and daily totals for `outcomes` in one transaction."""
+    if not outcomes:
+        return {}
+    try:
+        return _write_outcomes(outcomes, max_tries=max_tries, retry_base=retry_base)
+    except IntegrityError:
+        # A recipient or mailing was deleted while its message was in flight: keep every
+        # record whose mailing still exists, without the vanished recipient link.
+        recipients = set(
+            Recipient.objects.filter(pk__in={o.claim.recipient_id for o in outcomes}).values_list(
+                "pk", flat=True
+            )
+        )
+        mailings = set(
+            Mailing.objects.filter(pk__in={o.claim.mailing_id for o in outcomes}).values_list(
+                "pk", flat=True
+            )
+        )
+        kept = [o for o in outcomes if o.claim.mailing_id in mailings]
+        return _write_outcomes(
+            kept, max_tries=max_tries, retry_base=retry_base, recipients=recipients
+        )
+
+
+def _write_outcomes(
+    outcomes: list[Outcome],
+    *,
+    max_tries: int,
+    retry_base: int,
+    recipients: set[int] | None = None,
+) -> dict[str, int]:
+    counts = {SENT: 0, FAILED: 0, PENDING: 0}
+    attempts = []
+    updates: dict[tuple, list[int]] = defaultdict(list)
+    daily: dict[tuple[int, object], list[int]] = defaultdict(lambda: [0, 0])
+    for outcome in outcomes:
+        claim = outcome.claim
+        state, next_try_at = _next_state(outcome, max_tries=max_tries, retry_base=retry_base)
+        counts[state] += 1
+        success = state == SENT
+        text = str(outcome.reply)
+        if state == PENDING:
+            retry_at = timezone.localtime(next_try_at)
+            text = f"{text} (try {claim.tries + 1} of {max_tries}; next at {retry_at:%H:%M:%S})"
+        attempts.append(
+            Attempt(
+                mailing_id=claim.mailing_id,
+                recipient_id=(
+                    claim.recipient_id
+                    if recipients is None or claim.recipient_id in recipients
+                    else None
+                ),
+                run_id=claim.run_id,
+                email=claim.email,
+                attempted_at=outcome.at,
+                status=Attempt.Status.SUCCESS if success else Attempt.Status.FAILURE,
+                server_response=text[:2000],
+            )
+        )
+        updates[(claim.token, state, claim.tries + 1, next_try_at)].append(claim.delivery_id)
+        daily[(claim.mailing_id, timezone.localdate(outcome.at))][0 if success else 1] += 1
+    with transaction.atomic():
+        Attempt.objects.bulk_create(attempts)
+        for (token, state, tries, next_try_at), ids in updates.items():
+            changes = {
+                "state": state,
+                "tries": tries,
+                "claim_token": None,
+                "lease_expires_at": None,
+            }
+            if next_try_at is not None:
+                changes["next_try_at"] = next_try_at
+            Delivery.objects.filter(pk__in=ids, claim_token=token, state=CLAIMED).update(**changes)
+        add_daily_stats({key: tuple(value) for key, value in daily.items()})
+    return counts
+
+
+def add_daily_stats(totals: dict[tuple[int, object], tuple[int, int]]) -> None:
+    """Add (successes, failures) to each (mailing_id, day) row in one upsert."""
+    if not totals:
+        return
+    table = connection.ops.quote_name(DailyStat._meta.db_table)
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(totals))
+    params = [
+        v for (mailing_id, day), (ok, bad) in totals.items() for v in (mailing_id, day, ok, bad)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (mailing_id, day, successes, failures) VALUES {rows} "
+            "ON CONFLICT (mailing_id, day) DO UPDATE SET "
+            f"successes = {table}.successes + excluded.successes, "
+            f"failures = {table}.failures + excluded.failures",
+            params,
+        )
+
+
+class Recorder:
+    """The commit point shared by a sender's connections.
+
+    The final "." of a message and the buffering of its outcome happen under `lock`; the
+    buffer is committed once it holds `commit_every` outcomes (or is a second old), so at
+    any instant at most `commit_every` sent messages are unrecorded.
+    """
+
+    def __init__(self, *, report: DeliveryReport, on_progress: Callable | None) -> None:
+        self.lock = threading.Lock()
+        self.report = report
+        self.commit_every = max(1, settings.MAILING_COMMIT_EVERY)
+        self.max_tries = max(1, settings.MAILING_MAX_TRIES)
+        self.retry_base = settings.MAILING_RETRY_BASE_SECONDS
+        self._on_progress = on_progress
+        self._buffer: list[Outcome] = []
+        self._oldest = 0.0
+
+    def add(self, outcomes: list[Outcome]) -> None:
+        """Buffer outcomes; the caller holds `lock`."""
+        if not self._buffer:
+            self._oldest = time.monotonic()
+        self._buffer.extend(outcomes)
+        for outcome in outcomes:
+            if outcome.reply.kind != SUCCESS:
+                self.report.last_failure = str(outcome.reply)
+        if (
+            len(self._buffer) >= self.commit_every
+            or time.monotonic() - self._oldest >= MAX_RECORD_DELAY_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the buffer; the caller holds `lock`. Retries a failing database briefly."""
+        if not self._buffer:
+            return
+        for attempt in range(3):
+            try:
+                counts = write_outcomes(
+                    self._buffer, max_tries=self.max_tries, retry_base=self.retry_base
+                )
+                break
+            except Exception:
+                if attempt == 2:
+                    # Leave the claims leased: after the lease another sender re-sends them.
+                    logger.exception("delivery.record_failed", extra={"count": len(self._buffer)})
+                    self._buffer.clear()
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        self._buffer.clear()
+        self.report.sent += counts.get(SENT, 0)
+        self.report.failed += counts.get(FAILED, 0)
+        self.report.deferred += counts.get(PENDING, 0)
+        if self._on_progress is not None:
+            self._on_progress(self.report)
+
+
+# --- 3. Send ---------------------------------------------------------------------------------
+
+
+def deliver(
+    *,
+    mailing_id: int | None = None,
+    connections: int | None = None,
+    on_progress: Callable[[DeliveryReport], None] | None = None,
+) -> DeliveryReport:
+    """Send everything claimable now (optionally of one mailing) and return what happened."""
+    report = DeliveryReport()
+    recorder = Recorder(report=report, on_progress=on_progress)
+    connections = connections or settings.MAILING_SENDER_CONNECTIONS
+    if connection.vendor == "sqlite":
+        connections = 1  # one writer at a time; more threads would only queue on the lock
+    messages = _MessageCache()
+    if connections <= 1:
+        _Worker(recorder=recorder, messages=messages, mailing_id=mailing_id).run()
+    else:
+        workers = [
+            _Worker(recorder=recorder, messages=messages, mailing_id=mailing_id, own_thread=True)
+            for _ in range(connections)
+        ]
+        threads = [
+            threading.Thread(target=w.run, name=f"sender-{i}") for i, w in enumerate(workers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        errors = [w.error for w in workers if w.error is not None]
+        if errors:
+            raise errors[0]
+    with recorder.lock:
+        recorder.flush()
+    report.finished = time.monotonic()
+    return report
+
+
+class _MessageCache:
+    """Renders each run's message once per `deliver` call, shared by its threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._messages: dict[int, RenderedMessage] = {}
+
+    def get(self, run_ids: set[int]) -> dict[int, RenderedMessage]:
+        with self._lock:
+            missing = run_ids - self._messages.keys()
+            if missing:
+                for run in Run.objects.filter(pk__in=missing).select_related(
+                    "mailing__message", "mailing__owner"
+                ):
+                    self._messages[run.pk] = RenderedMessage(
+                        subject=run.mailing.message.subject,
+                        body=run.mailing.message.body,
+                        from_email=settings.DEFAULT_FROM_EMAIL,
+                        reply_to=run.mailing.owner.email,
+                        run_id=run.pk,
+                    )
+            return {
+                run_id: self._messages[run_id] for run_id in run_ids if run_id in self._messages
+            }
+
+
+class _Worker:
+    """One SMTP connection: claims a batch, sends it, repeats until the queue is empty."""
+
+    def __init__(
+        self,
+        *,
+        recorder: Recorder,
+        messages: _MessageCache,
+        mailing_id: int | None,
+        own_thread: bool = False,
+    ) -> None:
+        self.recorder = recorder
+        self.messages = messages
+        self.mailing_id = mailing_id
+        self.own_thread = own_thread
+        self.error: BaseException | None = None
+        self.transport = SmtpTransport() if uses_smtp() else DjangoBackendTransport()
+        self.lease = settings.MAILING_CLAIM_LEASE_SECONDS
+        self.batch_size = settings.MAILING_BATCH_SIZE
+
+    def run(self) -> None:
+        try:
+            while True:
+                batch = claim_batch(
+                    limit=self.batch_size, lease_seconds=self.lease, mailing_id=self.mailing_id
+                )
+                if not batch:
+                    return
+                self._send_batch(batch)
+        except BaseException as exc:
+            logger.exception("delivery.worker_failed")
+            self.error = exc
+            if not self.own_thread:
+                raise
+        finally:
+            self.transport.close()
+            if self.own_thread:
+                connection.close()
+
+    def _send_batch(self, batch: list[Claimed]) -> None:
+        run_ids = {claim.run_id for claim in batch}
+        rendered = self.messages.get(run_ids)
+        next_check = 0.0
+        lease_renewed = time.monotonic()
+        live_runs: set[int] = set()
+        stopped: list[Claimed] = []
+        done = 0
+        try:
+            for claim in batch:
+                if time.monotonic() >= next_check:
+                    live_runs = set(
+                        Run.objects.filter(pk__in=run_ids, cancelled_at__isnull=True).values_list(
+                            "pk", flat=True
+                        )
+                    )
+                    next_check = time.monotonic() + LIVENESS_CHECK_SECONDS
+                    if time.monotonic() - lease_renewed > self.lease / 3:
+                        self._renew_lease(batch[0].token)
+                        lease_renewed = time.monotonic()
+                if claim.run_id not in live_runs or claim.run_id not in rendered:
+                    stopped.append(claim)
+                    done += 1
+                    continue
+                failure = self.transport.open()
+                if failure is not None:
+                    # The server cannot be reached: that is this try for the rest of the batch.
+                    now = timezone.now()
+                    remaining = [c for c in batch[done:] if c.run_id in live_runs]
+                    stopped.extend(c for c in batch[done:] if c.run_id not in live_runs)
+                    with self.recorder.lock:
+                        self.recorder.add([Outcome(c, failure, now) for c in remaining])
+                    done = len(batch)
+                    break
+                self._send_one(claim, rendered[claim.run_id])
+                done += 1
+        finally:
+            # Whatever this batch did not get to goes back to the queue without waiting for
+            # the lease: claims we stopped on, and the rest if something went wrong.
+            leftovers = stopped + batch[done:]
+            if leftovers:
+                self.recorder.report.released += release(claims=leftovers)
+                cancelled = {c.run_id for c in stopped}
+                if cancelled:
+                    sweep_cancelled_runs(run_ids=cancelled)
+
+    def _send_one(self, claim: Claimed, message: RenderedMessage) -> None:
+        refusal = self.transport.begin(
+            message, delivery_id=claim.delivery_id, email=claim.email, full_name=claim.full_name
+        )
+        with self.recorder.lock:
+            reply = refusal if refusal is not None else self.transport.commit()
+            self.recorder.add([Outcome(claim, reply, timezone.now())])
+
+    def _renew_lease(self, token: uuid.UUID) -> None:
+        Delivery.objects.filter(claim_token=token, state=CLAIMED).update(
+            lease_expires_at=timezone.now() + timedelta(seconds=self.lease)
+        )
+
+
+# --- 6. Recover ------------------------------------------------------------------------------
+
+
+def requeue_expired_claims(*, now: datetime | None = None) -> int:
+    """Claims whose sender stopped renewing its lease (it died) go back to pending."""
+    now = now or timezone.now()
+    count = Delivery.objects.filter(state=CLAIMED, lease_expires_at__lt=now).update(
+        state=PENDING, claim_token=None, lease_expires_at=None
+    )
+    if count:
+        logger.warning("delivery.claims_requeued", extra={"count": count})
+    return count
+
+
+# --- 7. Finish and cancel ----------------------------------------------------------------------
+
+
+def finish_completed(*, now: datetime | None = None) -> dict[str, int]:
+    """Close runs with nothing left to send; finish mailings with nothing left to run."""
+    now = now or timezone.now()
+    open_runs = Run.objects.filter(finished_at__isnull=True)
+    sweep_cancelled_runs(
+        run_ids=set(open_runs.filter(cancelled_at__isnull=False).values_list("pk", flat=True))
+    )
+    busy = Delivery.objects.filter(run=OuterRef("pk"), state__in=[PENDING, CLAIMED])
+    idle_runs = open_runs.filter(~Exists(busy))
+    owners = set(idle_runs.values_list("mailing__owner_id", flat=True))
+    runs_closed = idle_runs.update(finished_at=now)
+
+    still_open = Run.objects.filter(mailing=OuterRef("pk"), finished_at__isnull=True)
+    ending = Mailing.objects.exclude(status=Mailing.Status.FINISHED).filter(
+        ~Exists(still_open), Q(next_send_at__isnull=True) | Q(end_at__lte=now)
+    )
+    owners |= set(ending.values_list("owner_id", flat=True))
+    mailings_finished = ending.update(
+        status=Mailing.Status.FINISHED, next_send_at=None, updated_at=now
+    )
+    for owner_id in owners:
+        cache.bump(owner_id=owner_id)
+    if runs_closed or mailings_finished:
+        logger.info(
+            "delivery.finished",
+            extra={"runs_closed": runs_closed, "mailings_finished": mailings_finished},
+        )
+    return {"runs_closed": runs_closed, "mailings_finished": mailings_finished}
+
+
+def cancel_runs(*, runs: QuerySet, reason: str, now: datetime | None = None) -> int:
+    """Stop runs: each pending delivery becomes a failed attempt with `reason`.
+
+    Deliveries a sender holds right now are left to it: it notices within
+    LIVENESS_CHECK_SECONDS, hands back what it has not sent, and those are swept here too.
+    Returns the number of deliveries cancelled.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        run_ids = set(runs.filter(finished_at__isnull=True).values_list("pk", flat=True))
+        Run.objects.filter(pk__in=run_ids, cancelled_at__isnull=True).update(
+            cancelled_at=now, cancel_reason=reason[:200]
+        )
+        return sweep_cancelled_runs(run_ids=run_ids, now=now)
+
+
+def sweep_cancelled_runs(*, run_ids: set[int], now: datetime | None = None) -> int:
+    """Turn the pending deliveries of cancelled runs into failed attempts; close idle runs."""
+    if not run_ids:
+        return 0
+    now = now or timezone.now()
+    marker = uuid.uuid4()
+    with transaction.atomic():
+        # Mark first, then copy the marked rows: a concurrent claim either got a row before
+        # this UPDATE (and the sender handles it) or finds it cancelled; never both.
+        count = Delivery.objects.filter(
+            run_id__in=run_ids, run__cancelled_at__isnull=False, state=PENDING
+        ).update(state=CANCELLED, claim_token=marker, lease_expires_at=None)
+        if count:
+            _record_cancellations(marker=marker, now=now)
+        busy = Delivery.objects.filter(run=OuterRef("pk"), state=CLAIMED)
+        Run.objects.filter(pk__in=run_ids, finished_at__isnull=True).filter(~Exists(busy)).update(
+            finished_at=now
+        )
+    if count:
+        logger.info("delivery.cancelled", extra={"runs": sorted(run_ids), "deliveries": count})
+    return count
+
+
+def _record_cancellations(*, marker: uuid.UUID, now: datetime) -> None:
+    qn = connection.ops.quote_name
+    attempt, delivery = qn(Attempt._meta.db_table), qn(Delivery._meta.db_table)
+    run, recipient = qn(Run._meta.db_table), qn(Recipient._meta.db_table)
+    marker_value = Delivery._meta.get_field("claim_token").get_db_prep_value(
+        marker, connection, prepared=False
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {attempt} "
+            "(mailing_id, recipient_id, run_id, email, attempted_at, status, server_response) "
+            f"SELECT r.mailing_id, d.recipient_id, d.run_id, rc.email, %s, %s, "
+            "'Not sent: ' || r.cancel_reason "
+            f"FROM {delivery} d JOIN {run} r ON r.id = d.run_id "
+            f"JOIN {recipient} rc ON rc.id = d.recipient_id WHERE d.claim_token = %s",
+            [now, Attempt.Status.FAILURE, marker_value],
+        )
+        cursor.execute(
+            f"SELECT r.mailing_id, COUNT(*) FROM {delivery} d JOIN {run} r ON r.id = d.run_id "
+            "WHERE d.claim_token = %s GROUP BY r.mailing_id",
+            [marker_value],
+        )
+        day = timezone.localdate(now)
+        add_daily_stats({(mailing_id, day): (0, count) for mailing_id, count in cursor.fetchall()})

@@ -1,0 +1,141 @@
+from django import forms
+from django.utils import timezone
+
+from .models import Attempt, Mailing, Message, Recipient
+
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs=attrs, format=DATETIME_FORMAT)
+
+
+class OwnedModelForm(forms.ModelForm):
+    """A form for a row the user owns; `owner` is set by the service, never by the form."""
+
+    def __init__(self, *args, owner, **kwargs) -> None:
+        self.owner = owner
+        super().__init__(*args, **kwargs)
+
+
+class RecipientForm(OwnedModelForm):
+    class Meta:
+        model = Recipient
+        fields = ["email", "full_name", "comment"]
+        widgets = {"comment": forms.Textarea(attrs={"rows": 3})}
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip()
+        clash = Recipient.objects.filter(owner=self.owner, email__iexact=email)
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise forms.ValidationError("You already have a recipient with this address.")
+        return email
+
+
+class MessageForm(OwnedModelForm):
+    class Meta:
+        model = Message
+        fields = ["subject", "body"]
+        widgets = {
+            "subject": forms.TextInput(attrs={"autocomplete": "off"}),
+            "body": forms.Textarea(attrs={"rows": 12}),
+        }
+
+
+class MailingForm(OwnedModelForm):
+    all_recipients = forms.BooleanField(
+        required=False,
+        label="Send to all my recipients",
+        help_text="Every recipient you have now; the list below is then ignored.",
+    )
+
+    field_order = [
+        "message",
+        "all_recipients",
+        "recipients",
+        "first_send_at",
+        "end_at",
+        "periodicity",
+    ]
+
+    class Meta:
+        model = Mailing
+        fields = ["message", "recipients", "first_send_at", "end_at", "periodicity"]
+        widgets = {
+            "first_send_at": DateTimeInput(),
+            "end_at": DateTimeInput(),
+            "recipients": forms.SelectMultiple(attrs={"size": 10}),
+        }
+        help_texts = {
+            "first_send_at": "A time in the past sends as soon as the mailing is saved.",
+            "end_at": "No occurrence is sent after this time.",
+            "recipients": "Hold Ctrl (⌘ on a Mac) to pick several.",
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the owner's rows are offered, and only they validate: a tampered id is refused.
+        self.fields["message"].queryset = Message.objects.filter(owner=self.owner)
+        self.fields["recipients"].queryset = Recipient.objects.filter(owner=self.owner)
+        self.fields["recipients"].required = False
+        for name in ("first_send_at", "end_at"):
+            self.fields[name].input_formats = [
+                DATETIME_FORMAT,
+                "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%d %H:%M",
+            ]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        first_send_at, end_at = cleaned.get("first_send_at"), cleaned.get("end_at")
+        if first_send_at and end_at:
+            if end_at <= first_send_at:
+                self.add_error("end_at", "The end must come after the first send.")
+            elif end_at <= timezone.now() and (
+                not self.instance.pk or "end_at" in self.changed_data
+            ):
+                self.add_error("end_at", "The end is already in the past.")
+        if not cleaned.get("all_recipients") and not cleaned.get("recipients"):
+            self.add_error("recipients", "Choose at least one recipient, or send to all of them.")
+        return cleaned
+
+
+class ScheduleForm(forms.Form):
+    send_at = forms.DateTimeField(
+        label="Next send", widget=DateTimeInput(), input_formats=[DATETIME_FORMAT]
+    )
+
+    def __init__(self, *args, mailing: Mailing, **kwargs) -> None:
+        self.mailing = mailing
+        super().__init__(*args, **kwargs)
+
+    def clean_send_at(self):
+        send_at = self.cleaned_data["send_at"]
+        if send_at <= timezone.now():
+            raise forms.ValidationError("Choose a time in the future.")
+        if send_at >= self.mailing.end_at:
+            raise forms.ValidationError("Choose a time before the mailing's end.")
+        return send_at
+
+
+class AttemptFilterForm(forms.Form):
+    mailing = forms.ModelChoiceField(queryset=Mailing.objects.none(), required=False)
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *Attempt.Status.choices], required=False
+    )
+    date_from = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, mailings, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["mailing"].queryset = mailings
+        self.fields["mailing"].label_from_instance = lambda m: f"#{m.pk} {m.message.subject}"

@@ -1,0 +1,287 @@
+"""How a rendered message leaves the building.
+
+`SmtpTransport` talks SMTP itself (smtplib underneath) so that a message can be sent in two
+steps: `begin` does everything up to the end of the DATA body, `commit` sends the final "."
+and reads the reply. Until that dot the server discards the message if we die, so only the
+commit step is ambiguous — which is what lets the engine promise that a killed sender leaves
+at most the one message in flight undecided. One connection carries many messages.
+
+`DjangoBackendTransport` wraps any other Django email backend (files in development,
+memory in tests): it has no such split, so its whole send is the commit step.
+"""
+
+import contextlib
+import re
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formataddr, formatdate, parseaddr
+
+from django.conf import settings
+from django.core import mail
+from django.core.mail.utils import DNS_NAME
+
+TEMPORARY = "temporary"
+PERMANENT = "permanent"
+SUCCESS = "success"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The outcome of one try: the SMTP code (0 when there was none) and the server's text."""
+
+    code: int
+    text: str
+    # Set when the connection can no longer be trusted and must be reopened.
+    broken: bool = False
+
+    @property
+    def kind(self) -> str:
+        if 200 <= self.code < 300:
+            return SUCCESS
+        if 500 <= self.code < 600:
+            return PERMANENT
+        # 4xx, no reply at all, or a reply we could not parse: try again later.
+        return TEMPORARY
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}" if self.code > 0 else self.text
+
+
+@dataclass(frozen=True)
+class Envelope:
+    sender: str
+    recipient: str
+    payload: bytes  # the whole message, CRLF line ends, dot-stuffed, ending in CRLF
+
+
+class RenderedMessage:
+    """A message rendered once per run; `envelope()` only adds the per-recipient headers."""
+
+    def __init__(
+        self, *, subject: str, body: str, from_email: str, reply_to: str | None, run_id: int
+    ) -> None:
+        message = EmailMessage(policy=SMTP_POLICY)
+        message["Subject"] = subject  # the email package refuses line breaks here too
+        message["From"] = from_email
+        if reply_to:
+            message["Reply-To"] = reply_to
+        message["Date"] = formatdate(localtime=True)
+        message.set_content(body, cte="quoted-printable")
+        self.subject = subject
+        self.body = body
+        self.from_email = from_email
+        self.reply_to = reply_to
+        self.envelope_sender = parseaddr(from_email)[1]
+        self._run_id = run_id
+        self._domain = self.envelope_sender.rpartition("@")[2] or DNS_NAME.get_fqdn()
+        self._tail = _dot_stuff(message.as_bytes())
+
+    def to_header(self, *, email: str, full_name: str) -> str:
+        return formataddr((full_name, email), charset="utf-8")
+
+    def message_id(self, delivery_id: int) -> str:
+        # Fixed per delivery: a retried or re-sent delivery carries the same id, so receiving
+        # systems can recognise a duplicate.
+        return f"<mailing.{self._run_id}.{delivery_id}@{self._domain}>"
+
+    def envelope(self, *, delivery_id: int, email: str, full_name: str) -> Envelope:
+        head = (
+            f"To: {self.to_header(email=email, full_name=full_name)}\r\n"
+            f"Message-ID: {self.message_id(delivery_id)}\r\n"
+        ).encode("ascii")
+        return Envelope(sender=self.envelope_sender, recipient=email, payload=head + self._tail)
+
+
+def _dot_stuff(data: bytes) -> bytes:
+    data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+class SmtpTransport:
+    """One SMTP connection, reused for many messages."""
+
+    def __init__(self) -> None:
+        self.host = settings.EMAIL_HOST
+        self.port = settings.EMAIL_PORT
+        self.username = settings.EMAIL_HOST_USER
+        self.password = settings.EMAIL_HOST_PASSWORD
+        self.use_tls = settings.EMAIL_USE_TLS
+        self.use_ssl = settings.EMAIL_USE_SSL
+        self.timeout = settings.EMAIL_TIMEOUT
+        self._smtp: smtplib.SMTP | None = None
+        self._in_transaction = False
+
+    def open(self) -> Reply | None:
+        """Connect; returns a failure reply when the server cannot be reached."""
+        if self._smtp is not None:
+            return None
+        try:
+            if self.use_ssl:
+                smtp = smtplib.SMTP_SSL(
+                    self.host,
+                    self.port,
+                    local_hostname=DNS_NAME.get_fqdn(),
+                    timeout=self.timeout,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                smtp = smtplib.SMTP(
+                    self.host, self.port, local_hostname=DNS_NAME.get_fqdn(), timeout=self.timeout
+                )
+            # smtplib would otherwise take the first hop's Nagle delay on every command.
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.use_tls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.username and self.password:
+                smtp.login(self.username, self.password)
+        except smtplib.SMTPResponseException as exc:
+            return Reply(exc.smtp_code, _text(exc.smtp_error), broken=True)
+        except (smtplib.SMTPException, OSError) as exc:
+            return _exception_reply(exc, "connect")
+        self._smtp = smtp
+        return None
+
+    def begin(
+        self, message: RenderedMessage, *, delivery_id: int, email: str, full_name: str
+    ) -> Reply | None:
+        """MAIL, RCPT, DATA and the body; a reply means the server refused before the end."""
+        smtp = self._smtp
+        assert smtp is not None, "open() first"
+        try:
+            envelope = message.envelope(delivery_id=delivery_id, email=email, full_name=full_name)
+            code, text = smtp.mail(envelope.sender)
+            if code != 250:
+                return self._refused(code, text)
+            code, text = smtp.rcpt(envelope.recipient)
+            if code not in (250, 251):
+                return self._refused(code, text)
+            code, text = smtp.docmd("DATA")
+            if code != 354:
+                return self._refused(code, text)
+            self._in_transaction = True
+            smtp.send(envelope.payload)
+        except UnicodeEncodeError:
+            # smtplib speaks ASCII only; such an address will never get through as it is.
+            return self._refused(553, b"The address is not plain ASCII and cannot be sent to")
+        except (smtplib.SMTPException, OSError) as exc:
+            return self._broken(exc, "sending")
+        return None
+
+    def commit(self) -> Reply:
+        """The final dot: from here the server owns the message."""
+        smtp = self._smtp
+        assert smtp is not None and self._in_transaction
+        self._in_transaction = False
+        try:
+            smtp.send(b".\r\n")
+            code, text = smtp.getreply()
+        except (smtplib.SMTPException, OSError) as exc:
+            return self._broken(exc, "waiting for the reply to DATA")
+        reply = Reply(code, _text(text))
+        if code < 0 or code == 421:
+            self.close()
+            return Reply(code if code > 0 else 0, reply.text or "Unreadable reply", broken=True)
+        return reply
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+    def _refused(self, code: int, text: bytes) -> Reply:
+        if code < 0 or code == 421:
+            # Garbage, or the server is closing the channel: this connection is done.
+            self.close()
+            return Reply(max(code, 0), _text(text) or "Unreadable reply from the server", True)
+        try:
+            self._smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
+        return Reply(code, _text(text))
+
+    def _broken(self, exc: BaseException, stage: str) -> Reply:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+        return _exception_reply(exc, stage)
+
+
+class DjangoBackendTransport:
+    """Any configured Django email backend (file, console, memory) behind the same interface."""
+
+    def __init__(self) -> None:
+        self._connection = None
+        self._pending: mail.EmailMessage | None = None
+
+    def open(self) -> Reply | None:
+        try:
+            self._connection = mail.get_connection(fail_silently=False)
+            self._connection.open()
+        except Exception as exc:  # any backend, any failure: report it, never crash
+            self._connection = None
+            return _exception_reply(exc, "connect")
+        return None
+
+    def begin(
+        self, message: RenderedMessage, *, delivery_id: int, email: str, full_name: str
+    ) -> Reply | None:
+        self._pending = mail.EmailMessage(
+            subject=message.subject,
+            body=message.body,
+            from_email=message.from_email,
+            to=[message.to_header(email=email, full_name=full_name)],
+            reply_to=[message.reply_to] if message.reply_to else None,
+            headers={"Message-ID": message.message_id(delivery_id)},
+            connection=self._connection,
+        )
+        return None
+
+    def commit(self) -> Reply:
+        pending, self._pending = self._pending, None
+        try:
+            pending.send(fail_silently=False)
+        except Exception as exc:
+            return _exception_reply(exc, "sending")
+        return Reply(250, f"Accepted by {type(self._connection).__module__}")
+
+    def close(self) -> None:
+        if self._connection is not None:
+            # Closing a backend that already failed may fail again; there is nothing to keep.
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None
+
+
+def uses_smtp() -> bool:
+    return settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
+
+
+def _text(value: bytes | str) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return " ".join(value.split())
+
+
+def _exception_reply(exc: BaseException, stage: str) -> Reply:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return Reply(exc.smtp_code, _text(exc.smtp_error), broken=True)
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        text = f"No reply from the mail server within {settings.EMAIL_TIMEOUT} s ({stage})"
+    elif isinstance(exc, ConnectionRefusedError):
+        text = "Connection refused by the mail server"
+    elif isinstance(exc, smtplib.SMTPServerDisconnected):
+        text = f"The mail server closed the connection ({stage})"
+    elif isinstance(exc, (ConnectionError, OSError)):
+        text = f"Network error ({stage}): {exc.strerror or exc}"
+    else:
+        text = f"{type(exc).__name__} ({stage}): {exc}"
+    return Reply(0, text, broken=True)

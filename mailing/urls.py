@@ -1,0 +1,35 @@
+from django.urls import path
+
+from . import views
+
+app_name = "mailing"
+
+urlpatterns = [
+    path("", views.DashboardView.as_view(), name="dashboard"),
+    path("recipients/", views.RecipientListView.as_view(), name="recipient_list"),
+    path("recipients/new/", views.RecipientCreateView.as_view(), name="recipient_create"),
+    path("recipients/<int:pk>/edit/", views.RecipientUpdateView.as_view(), name="recipient_update"),
+    path(
+        "recipients/<int:pk>/delete/", views.RecipientDeleteView.as_view(), name="recipient_delete"
+    ),
+    path("messages/", views.MessageListView.as_view(), name="message_list"),
+    path("messages/new/", views.MessageCreateView.as_view(), name="message_create"),
+    path("messages/<int:pk>/", views.MessageDetailView.as_view(), name="message_detail"),
+    path("messages/<int:pk>/edit/", views.MessageUpdateView.as_view(), name="message_update"),
+    path("messages/<int:pk>/delete/", views.MessageDeleteView.as_view(), name="message_delete"),
+    path("mailings/", views.MailingListView.as_view(), name="mailing_list"),
+    path("mailings/new/", views.MailingCreateView.as_view(), name="mailing_create"),
+    path("mailings/<int:pk>/", views.MailingDetailView.as_view(), name="mailing_detail"),
+    path("mailings/<int:pk>/edit/", views.MailingUpdateView.as_view(), name="mailing_update"),
+    path("mailings/<int:pk>/delete/", views.MailingDeleteView.as_view(), name="mailing_delete"),
+    path("mailings/<int:pk>/send/", views.MailingSendNowView.as_view(), name="mailing_send"),
+    path("mailings/<int:pk>/stop/", views.MailingStopView.as_view(), name="mailing_stop"),
+    path(
+        "mailings/<int:pk>/schedule/", views.MailingScheduleView.as_view(), name="mailing_schedule"
+    ),
+    path("mailings/<int:pk>/disable/", views.MailingDisableView.as_view(), name="mailing_disable"),
+    path(
+        "mailings/<int:pk>/progress/", views.MailingProgressView.as_view(), name="mailing_progress"
+    ),
+    path("attempts/", views.AttemptListView.as_view(), name="attempt_list"),
+]

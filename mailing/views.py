@@ -1,0 +1,412 @@
+"""Dashboard views: glue between requests, the permission rule, selectors and services."""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
+from django.views import View
+from django.views.generic import CreateView, DeleteView, DetailView, TemplateView, UpdateView
+
+from users.roles import is_manager
+
+from . import selectors, services
+from .forms import AttemptFilterForm, MailingForm, MessageForm, RecipientForm, ScheduleForm
+from .models import DailyStat, Mailing, Message, Recipient
+from .permissions import can_write, ensure_can_write, get_object_for, objects_for
+
+
+class DashboardMixin(LoginRequiredMixin):
+    """Signed-in users only; every answer is private to them (no shared cache keeps it)."""
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = super().dispatch(request, *args, **kwargs)
+        patch_cache_control(response, private=True, no_cache=True)
+        return response
+
+
+class OwnedObjectMixin:
+    """Looks the object up through the permission rule: someone else's answers 404."""
+
+    model = None
+
+    def get_object(self, queryset=None):
+        return get_object_for(self.request.user, self.model, pk=self.kwargs["pk"])
+
+
+class WritableObjectMixin(OwnedObjectMixin):
+    """The object must be the user's to change; a manager or a blocked owner gets 403."""
+
+    def get_object(self, queryset=None):
+        obj = super().get_object(queryset)
+        ensure_can_write(self.request.user, obj)
+        return obj
+
+
+class OwnedFormMixin(DashboardMixin):
+    """Create/update glue: the form gets the owner, the service does the write."""
+
+    template_name = "mailing/form.html"
+    success_message = "Saved."
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated and "pk" not in kwargs:
+            ensure_can_write(request.user)  # creating
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self) -> dict:
+        kwargs = super().get_form_kwargs()
+        kwargs["owner"] = self.request.user
+        return kwargs
+
+    def perform_save(self, form):
+        return services.save_owned(user=self.request.user, form=form)
+
+    def form_valid(self, form) -> HttpResponse:
+        try:
+            self.object = self.perform_save(form)
+        except services.ActionRefused as refusal:
+            messages.error(self.request, str(refusal))
+            return self.form_invalid(form)
+        messages.success(self.request, self.success_message)
+        return redirect(self.get_success_url())
+
+    def get_context_data(self, **kwargs) -> dict:
+        context = super().get_context_data(**kwargs)
+        context["model_name"] = self.model._meta.verbose_name
+        context["cancel_url"] = reverse(self.list_url)
+        return context
+
+
+class OwnedDeleteMixin(DashboardMixin, WritableObjectMixin):
+    template_name = "mailing/confirm_delete.html"
+
+    def perform_delete(self, obj) -> None:
+        raise NotImplementedError
+
+    def form_valid(self, form) -> HttpResponse:
+        obj = self.get_object()
+        try:
+            self.perform_delete(obj)
+        except services.ActionRefused as refusal:
+            messages.error(self.request, str(refusal))
+            return redirect(self.request.path)
+        messages.success(self.request, f"{obj._meta.verbose_name.capitalize()} deleted.")
+        return redirect(self.list_url)
+
+    def get_context_data(self, **kwargs) -> dict:
+        context = super().get_context_data(**kwargs)
+        context["model_name"] = self.model._meta.verbose_name
+        context["cancel_url"] = reverse(self.list_url)
+        return context
+
+
+def _page_number(request: HttpRequest) -> str:
+    return request.GET.get("page", "1")
+
+
+# --- Dashboard ---------------------------------------------------------------------------------
+
+
+class DashboardView(DashboardMixin, TemplateView):
+    template_name = "mailing/dashboard.html"
+
+    def get_context_data(self, **kwargs) -> dict:
+        user = self.request.user
+        return super().get_context_data(
+            totals=selectors.totals_for(user),
+            attempts=selectors.attempt_totals_for(user),
+            per_day=selectors.attempts_per_day(stats=objects_for(user, DailyStat)),
+            recent_mailings=selectors.mailing_page(user=user, number=1).object_list[:5],
+            **kwargs,
+        )
+
+
+# --- Recipients ----------------------------------------------------------------------------------
+
+
+class RecipientListView(DashboardMixin, TemplateView):
+    template_name = "mailing/recipient_list.html"
+
+    def get_context_data(self, **kwargs) -> dict:
+        search = self.request.GET.get("q", "").strip()
+        return super().get_context_data(
+            page_obj=selectors.recipient_page(
+                user=self.request.user, search=search, number=_page_number(self.request)
+            ),
+            search=search,
+            **kwargs,
+        )
+
+
+class RecipientCreateView(OwnedFormMixin, CreateView):
+    model = Recipient
+    form_class = RecipientForm
+    list_url = "mailing:recipient_list"
+    success_message = "Recipient added."
+
+    def get_success_url(self) -> str:
+        return reverse(self.list_url)
+
+
+class RecipientUpdateView(OwnedFormMixin, WritableObjectMixin, UpdateView):
+    model = Recipient
+    form_class = RecipientForm
+    list_url = "mailing:recipient_list"
+    success_message = "Recipient updated."
+
+    def get_success_url(self) -> str:
+        return reverse(self.list_url)
+
+
+class RecipientDeleteView(OwnedDeleteMixin, DeleteView):
+    model = Recipient
+    list_url = "mailing:recipient_list"
+
+    def perform_delete(self, obj) -> None:
+        services.delete_recipient(user=self.request.user, recipient=obj)
+
+
+# --- Messages ------------------------------------------------------------------------------------
+
+
+class MessageListView(DashboardMixin, TemplateView):
+    template_name = "mailing/message_list.html"
+
+    def get_context_data(self, **kwargs) -> dict:
+        search = self.request.GET.get("q", "").strip()
+        return super().get_context_data(
+            page_obj=selectors.message_page(
+                user=self.request.user, search=search, number=_page_number(self.request)
+            ),
+            search=search,
+            **kwargs,
+        )
+
+
+class MessageDetailView(DashboardMixin, OwnedObjectMixin, DetailView):
+    model = Message
+    template_name = "mailing/message_detail.html"
+
+    def get_context_data(self, **kwargs) -> dict:
+        return super().get_context_data(
+            can_write=can_write(self.request.user, self.object),
+            mailings=self.object.mailings.order_by("-created_at")[:20],
+            **kwargs,
+        )
+
+
+class MessageCreateView(OwnedFormMixin, CreateView):
+    model = Message
+    form_class = MessageForm
+    list_url = "mailing:message_list"
+    success_message = "Message saved."
+
+    def get_success_url(self) -> str:
+        return reverse("mailing:message_detail", args=[self.object.pk])
+
+
+class MessageUpdateView(OwnedFormMixin, WritableObjectMixin, UpdateView):
+    model = Message
+    form_class = MessageForm
+    list_url = "mailing:message_list"
+    success_message = "Message updated."
+
+    def get_success_url(self) -> str:
+        return reverse("mailing:message_detail", args=[self.object.pk])
+
+
+class MessageDeleteView(OwnedDeleteMixin, DeleteView):
+    model = Message
+    list_url = "mailing:message_list"
+
+    def perform_delete(self, obj) -> None:
+        services.delete_message(user=self.request.user, message=obj)
+
+
+# --- Mailings ------------------------------------------------------------------------------------
+
+
+class MailingListView(DashboardMixin, TemplateView):
+    template_name = "mailing/mailing_list.html"
+
+    def get_context_data(self, **kwargs) -> dict:
+        status = self.request.GET.get("status", "")
+        return super().get_context_data(
+            page_obj=selectors.mailing_page(
+                user=self.request.user, status=status, number=_page_number(self.request)
+            ),
+            status=status,
+            statuses=Mailing.Status.choices,
+            **kwargs,
+        )
+
+
+class MailingDetailView(DashboardMixin, TemplateView):
+    template_name = "mailing/mailing_detail.html"
+
+    def get_context_data(self, **kwargs) -> dict:
+        user = self.request.user
+        mailing = selectors.mailing_detail(user=user, pk=self.kwargs["pk"])
+        stats = objects_for(user, DailyStat).filter(mailing=mailing)
+        return super().get_context_data(
+            mailing=mailing,
+            can_write=can_write(user, mailing),
+            can_disable=user.has_perm("mailing.disable_mailing") and not mailing.is_disabled,
+            progress=selectors.latest_run_progress(mailing),
+            runs=selectors.recent_runs(mailing),
+            attempts=selectors.attempt_totals(stats=stats),
+            per_day=selectors.attempts_per_day(stats=stats, days=14),
+            page_obj=selectors.attempt_page(
+                user=user,
+                filters=selectors.AttemptFilter(mailing=mailing),
+                number=_page_number(self.request),
+            ),
+            schedule_form=ScheduleForm(mailing=mailing),
+            **kwargs,
+        )
+
+
+class MailingCreateView(OwnedFormMixin, CreateView):
+    model = Mailing
+    form_class = MailingForm
+    list_url = "mailing:mailing_list"
+    template_name = "mailing/mailing_form.html"
+    success_message = "Mailing saved. It starts by itself at its first send time."
+
+    def get_initial(self) -> dict:
+        now = timezone.localtime().replace(second=0, microsecond=0)
+        return {"first_send_at": now, "end_at": now + timedelta(days=30)}
+
+    def perform_save(self, form):
+        return services.save_mailing(user=self.request.user, form=form)
+
+    def get_success_url(self) -> str:
+        return reverse("mailing:mailing_detail", args=[self.object.pk])
+
+
+class MailingUpdateView(OwnedFormMixin, WritableObjectMixin, UpdateView):
+    model = Mailing
+    form_class = MailingForm
+    list_url = "mailing:mailing_list"
+    template_name = "mailing/mailing_form.html"
+    success_message = "Mailing updated."
+
+    def perform_save(self, form):
+        return services.save_mailing(user=self.request.user, form=form)
+
+    def get_success_url(self) -> str:
+        return reverse("mailing:mailing_detail", args=[self.object.pk])
+
+
+class MailingDeleteView(OwnedDeleteMixin, DeleteView):
+    model = Mailing
+    list_url = "mailing:mailing_list"
+
+    def perform_delete(self, obj) -> None:
+        services.delete_mailing(user=self.request.user, mailing=obj)
+
+
+class MailingActionView(DashboardMixin, OwnedObjectMixin, View):
+    """POST-only actions on one mailing; each redirects back with a flash message."""
+
+    model = Mailing
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        mailing = self.get_object()
+        try:
+            text = self.act(request, mailing)
+        except services.ActionRefused as refusal:
+            messages.error(request, str(refusal))
+        else:
+            if text:
+                messages.success(request, text)
+        return redirect(self.next_url(request, mailing))
+
+    def act(self, request: HttpRequest, mailing: Mailing) -> str:
+        raise NotImplementedError
+
+    @staticmethod
+    def next_url(request: HttpRequest, mailing: Mailing) -> str:
+        if request.POST.get("next") == "list":
+            return reverse("mailing:mailing_list")
+        return reverse("mailing:mailing_detail", args=[mailing.pk])
+
+
+class MailingSendNowView(MailingActionView):
+    def act(self, request: HttpRequest, mailing: Mailing) -> str:
+        run = services.send_now(user=request.user, mailing=mailing)
+        count = run.deliveries.count()
+        return f"Sending to {count} recipient{'s' if count != 1 else ''} has started."
+
+
+class MailingStopView(MailingActionView):
+    def act(self, request: HttpRequest, mailing: Mailing) -> str:
+        cancelled = services.stop_mailing(user=request.user, mailing=mailing)
+        return (
+            f"Mailing stopped; {cancelled} queued message{'s' if cancelled != 1 else ''} cancelled."
+        )
+
+
+class MailingScheduleView(MailingActionView):
+    def act(self, request: HttpRequest, mailing: Mailing) -> str:
+        ensure_can_write(request.user, mailing)
+        form = ScheduleForm(request.POST, mailing=mailing)
+        if not form.is_valid():
+            raise services.ActionRefused(" ".join(form.errors.get("send_at", ["Invalid time."])))
+        services.schedule_mailing(
+            user=request.user, mailing=mailing, send_at=form.cleaned_data["send_at"]
+        )
+        return f"Next send set to {form.cleaned_data['send_at']:%Y-%m-%d %H:%M}."
+
+
+class MailingDisableView(MailingActionView):
+    def act(self, request: HttpRequest, mailing: Mailing) -> str:
+        if not request.user.has_perm("mailing.disable_mailing"):
+            raise PermissionDenied
+        cancelled = services.disable_mailing(manager=request.user, mailing=mailing)
+        return f"Mailing #{mailing.pk} disabled; {cancelled} queued messages cancelled."
+
+
+class MailingProgressView(DashboardMixin, OwnedObjectMixin, View):
+    """JSON for the live progress bar on the mailing page."""
+
+    model = Mailing
+
+    def get(self, request: HttpRequest, pk: int) -> JsonResponse:
+        mailing = self.get_object()
+        data = selectors.latest_run_progress(mailing).as_dict()
+        data["status"] = mailing.get_status_display()
+        return JsonResponse(data)
+
+
+# --- Attempts ------------------------------------------------------------------------------------
+
+
+class AttemptListView(DashboardMixin, TemplateView):
+    template_name = "mailing/attempt_list.html"
+
+    def get_context_data(self, **kwargs) -> dict:
+        user = self.request.user
+        mailings = objects_for(user, Mailing).select_related("message").order_by("-created_at")
+        form = AttemptFilterForm(self.request.GET or None, mailings=mailings)
+        filters = selectors.AttemptFilter()
+        if form.is_bound and form.is_valid():
+            filters = selectors.AttemptFilter(**form.cleaned_data)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        return super().get_context_data(
+            form=form,
+            page_obj=selectors.attempt_page(
+                user=user, filters=filters, number=_page_number(self.request)
+            ),
+            query=query.urlencode(),
+            show_owner=is_manager(user),
+            **kwargs,
+        )

@@ -1,0 +1,26 @@
+"""Test settings: fast hashing, mail kept in memory, throw-away media and logs.
+
+PostgreSQL and Redis are used when DATABASE_URL / REDIS_URL are set (CI sets both).
+"""
+
+import tempfile
+from pathlib import Path
+
+from .base import *  # noqa: F403
+from .base import DATABASES, LOGGING, VAR_DIR
+
+DEBUG = False
+SECRET_KEY = "test-secret-key-not-for-production"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="test-media-"))
+ALLOWED_HOSTS = ["*"]
+SERVE_MEDIA = True
+ACCOUNT_RATE_LIMITS = False
+WAGTAILADMIN_BASE_URL = "http://testserver"
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so that sender processes started by tests see the same database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+
+LOGGING["handlers"]["file"]["filename"] = str(Path(tempfile.gettempdir()) / "site-test.log")

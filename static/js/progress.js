@@ -1,0 +1,44 @@
+// Live delivery progress on the mailing page: polls the progress endpoint while a run is
+// sending and updates the bar and the counters without reloading the page.
+(function () {
+  const card = document.getElementById("progress-card");
+  if (!card) return;
+  const url = card.dataset.progressUrl;
+  const field = (name) => card.querySelector(`[data-progress="${name}"]`);
+  let idleChecks = 0;
+  let wasRunning = card.dataset.running === "true";
+
+  function render(data) {
+    const bar = field("bar");
+    bar.style.width = `${data.percent}%`;
+    bar.textContent = `${data.percent}%`;
+    bar.parentElement.setAttribute("aria-valuenow", data.percent);
+    bar.classList.toggle("progress-bar-animated", data.running);
+    bar.classList.toggle("progress-bar-striped", data.running);
+    for (const name of ["sent", "failed", "cancelled", "pending", "total"]) {
+      field(name).textContent = data[name];
+    }
+    field("state").textContent = data.run_id ? (data.running ? "sending…" : "done") : "not started";
+  }
+
+  async function poll() {
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (response.ok) {
+        const data = await response.json();
+        render(data);
+        if (wasRunning && !data.running) field("refresh").classList.remove("d-none");
+        wasRunning = data.running;
+        idleChecks = data.running ? 0 : idleChecks + 1;
+      }
+    } catch (error) {
+      // A failed poll is retried on the next tick.
+    }
+    // Keep polling while sending; after it is done, stop (a few more checks catch a run the
+    // scheduler starts right after the page loaded).
+    if (idleChecks < 3) setTimeout(poll, 1000);
+  }
+
+  if (card.dataset.running === "true") poll();
+  else setTimeout(poll, 1000);
+})();

@@ -1,0 +1,72 @@
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views import View
+from django.views.generic import TemplateView, UpdateView
+
+from mailing.views import DashboardMixin
+from users.roles import is_manager
+
+from . import selectors, services
+from .forms import ProfileForm
+from .models import User
+
+
+class ProfileView(DashboardMixin, UpdateView):
+    """The signed-in user's own profile: view and edit on one page."""
+
+    form_class = ProfileForm
+    template_name = "users/profile.html"
+
+    def get_object(self, queryset=None) -> User:
+        return self.request.user
+
+    def form_valid(self, form) -> HttpResponse:
+        services.update_profile(form=form)
+        messages.success(self.request, "Your profile has been saved.")
+        return redirect("profile")
+
+
+class ManagerRequiredMixin(DashboardMixin):
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated and not is_manager(request.user):
+            raise PermissionDenied("Only managers can see the user list.")
+        return super().dispatch(request, *args, **kwargs)
+
+
+class UserListView(ManagerRequiredMixin, TemplateView):
+    template_name = "users/user_list.html"
+
+    def get_context_data(self, **kwargs) -> dict:
+        search = self.request.GET.get("q", "").strip()
+        blocked = self.request.GET.get("blocked", "")
+        return super().get_context_data(
+            page_obj=selectors.user_page(
+                search=search, blocked=blocked, number=self.request.GET.get("page", "1")
+            ),
+            search=search,
+            blocked=blocked,
+            can_block=self.request.user.has_perm("users.block_user"),
+            **kwargs,
+        )
+
+
+class BlockActionView(ManagerRequiredMixin, View):
+    http_method_names = ["post"]
+    block = True
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not request.user.has_perm("users.block_user"):
+            raise PermissionDenied("You may not block users.")
+        target = get_object_or_404(User, pk=pk)
+        try:
+            if self.block:
+                services.block_user(actor=request.user, user=target)
+                messages.success(request, f"{target.email} is blocked; their mailings stopped.")
+            else:
+                services.unblock_user(actor=request.user, user=target)
+                messages.success(request, f"{target.email} is unblocked.")
+        except services.CannotBlock as refusal:
+            messages.error(request, str(refusal))
+        return redirect("users:user_list")
