@@ -439,6 +439,10 @@ class Recorder:
 
 # --- 3. Send ---------------------------------------------------------------------------------
 
+# Set by a process that is shutting down (SIGTERM): senders finish the message in hand, hand
+# the rest of their claims back to the queue and return.
+stop_requested = threading.Event()
+
 
 def deliver(
     *,
@@ -524,7 +528,7 @@ class _Worker:
 
     def run(self) -> None:
         try:
-            while True:
+            while not stop_requested.is_set():
                 batch = claim_batch(
                     limit=self.batch_size, lease_seconds=self.lease, mailing_id=self.mailing_id
                 )
@@ -551,6 +555,8 @@ class _Worker:
         done = 0
         try:
             for claim in batch:
+                if stop_requested.is_set():
+                    break
                 if time.monotonic() >= next_check:
                     live_runs = set(
                         Run.objects.filter(pk__in=run_ids, cancelled_at__isnull=True).values_list(

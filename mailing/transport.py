@@ -135,8 +135,10 @@ class SmtpTransport:
                 )
             # smtplib would otherwise take the first hop's Nagle delay on every command.
             smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            smtp.ehlo_or_helo_if_needed()
             if self.use_tls:
                 smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
             if self.username and self.password:
                 smtp.login(self.username, self.password)
         except smtplib.SMTPResponseException as exc:

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import DATABASES, LOGGING, VAR_DIR
+from .base import DATABASES, LOGGING, VAR_DIR, env_str
 
 DEBUG = False
 SECRET_KEY = "test-secret-key-not-for-production"
@@ -21,6 +21,11 @@ WAGTAILADMIN_BASE_URL = "http://testserver"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that sender processes started by tests see the same database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": env_str("TEST_DB_NAME") or str(VAR_DIR / "test-db.sqlite3")
+    }
+elif env_str("TEST_DB_NAME"):
+    # Lets two test runs share one PostgreSQL server without dropping each other's database.
+    DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DB_NAME")}
 
 LOGGING["handlers"]["file"]["filename"] = str(Path(tempfile.gettempdir()) / "site-test.log")

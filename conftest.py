@@ -1,0 +1,135 @@
+"""Fixtures shared by every test package: accounts, campaign data, a real SMTP server."""
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
+
+from mailing.models import Mailing, Message, Recipient
+from mailing.smtp_sink import SmtpSink
+from users.models import User
+from users.roles import MANAGERS
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Each test starts with an empty cache (Redis in CI, local memory otherwise)."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., User]:
+    def make(
+        email: str = "user@example.com",
+        *,
+        password: str = PASSWORD,
+        verified: bool = True,
+        manager: bool = False,
+        blocked: bool = False,
+        **fields,
+    ) -> User:
+        user = User.objects.create_user(email=email, password=password, **fields)
+        EmailAddress.objects.create(user=user, email=email, verified=verified, primary=True)
+        if manager:
+            user.groups.add(Group.objects.get(name=MANAGERS))
+        if blocked:
+            User.objects.filter(pk=user.pk).update(is_blocked=True)
+            user.refresh_from_db()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def user(make_user) -> User:
+    return make_user("alice@example.com", first_name="Alice")
+
+
+@pytest.fixture
+def other_user(make_user) -> User:
+    return make_user("bob@example.com", first_name="Bob")
+
+
+@pytest.fixture
+def manager(make_user) -> User:
+    return make_user("manager@example.com", manager=True)
+
+
+@pytest.fixture
+def client_for() -> Callable[[User], Client]:
+    def login(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def make_mailing(db) -> Callable[..., Mailing]:
+    """A mailing of `owner` to `recipients` new addresses (or the given Recipient list)."""
+
+    def make(
+        owner: User,
+        *,
+        recipients: int | list[Recipient] = 2,
+        subject: str = "Hello",
+        body: str = "Hello there.",
+        periodicity: str = Mailing.Periodicity.ONCE,
+        first_send_at=None,
+        end_at=None,
+        domain: str = "example.org",
+    ) -> Mailing:
+        now = timezone.now()
+        first_send_at = first_send_at or now - timedelta(minutes=1)
+        end_at = end_at or first_send_at + timedelta(days=30)
+        message = Message.objects.create(owner=owner, subject=subject, body=body)
+        mailing = Mailing.objects.create(
+            owner=owner,
+            message=message,
+            first_send_at=first_send_at,
+            end_at=end_at,
+            periodicity=periodicity,
+            schedule_anchor=first_send_at,
+            next_send_at=first_send_at,
+        )
+        if isinstance(recipients, int):
+            start = Recipient.objects.filter(owner=owner).count()
+            recipients = Recipient.objects.bulk_create(
+                Recipient(
+                    owner=owner,
+                    email=f"r{start + i}.{owner.pk}@{domain}",
+                    full_name=f"Recipient {start + i}",
+                )
+                for i in range(recipients)
+            )
+        mailing.recipients.set(recipients)
+        return mailing
+
+    return make
+
+
+@pytest.fixture
+def smtp_sink(settings) -> Iterator[SmtpSink]:
+    """A real SMTP server on loopback; Django and the delivery engine are pointed at it."""
+    with SmtpSink(slow_seconds=1.5) as sink:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = sink.host
+        settings.EMAIL_PORT = sink.port
+        settings.EMAIL_USE_TLS = False
+        settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = ""
+        settings.EMAIL_HOST_PASSWORD = ""
+        settings.EMAIL_TIMEOUT = 1
+        settings.MAILING_RETRY_BASE_SECONDS = 60
+        settings.MAILING_MAX_TRIES = 3
+        yield sink

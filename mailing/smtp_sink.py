@@ -1,0 +1,163 @@
+"""A real SMTP server on loopback (aiosmtpd, in-process) for tests, benchmarks and the
+end-to-end suite. It keeps what it receives and can misbehave on request, per recipient:
+
+    sink.script("a@example.com", "452", "250")   # first try 452, the next one accepted
+    sink.script("b@example.com", "disconnect")   # drop the connection during DATA
+    sink.script("c@example.com", "slow")         # answer after `slow_seconds`
+    sink.script("d@example.com", "garbage")      # an unparseable reply line
+
+Any three-digit code is answered as such at the end of DATA; "rcpt:550" refuses at RCPT.
+aiosmtpd is a development dependency; production code never imports this module.
+"""
+
+import asyncio
+import socket
+import threading
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import Message as EmailMessage
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_to: str
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return message_from_bytes(self.data)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _Handler:
+    def __init__(self, sink: "SmtpSink") -> None:
+        self.sink = sink
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        action = self.sink._peek(address)
+        if action and action.startswith("rcpt:"):
+            self.sink._pop(address)
+            code = action.split(":", 1)[1]
+            return f"{code} {self.sink.text_for(code)}"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        replies = []
+        for address in envelope.rcpt_tos:
+            action = self.sink._pop(address)
+            if action == "disconnect":
+                server.transport.close()
+                return "421 closing"  # never reaches the client: the connection is gone
+            if action == "slow":
+                await asyncio.sleep(self.sink.slow_seconds)
+            elif action == "garbage":
+                return "HELLO this is not SMTP"
+            elif action and action[:3].isdigit() and not action.startswith("2"):
+                replies.append(f"{action} {self.sink.text_for(action)}")
+                continue
+            self.sink._store(Received(envelope.mail_from, address, envelope.content))
+        return replies[0] if replies else "250 2.0.0 Ok: queued"
+
+
+class SmtpSink:
+    """Start with `with SmtpSink() as sink:`; `sink.port` is where it listens."""
+
+    def __init__(self, *, port: int | None = None, slow_seconds: float = 3.0) -> None:
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.slow_seconds = slow_seconds
+        self.keep_messages = True
+        self._lock = threading.Lock()
+        self._received: list[Received] = []
+        self._counts: Counter[str] = Counter()
+        self._scripts: dict[str, deque[str]] = defaultdict(deque)
+        self._controller = None
+
+    # -- control ---------------------------------------------------------------------------
+
+    def start(self) -> "SmtpSink":
+        from aiosmtpd.controller import Controller
+
+        self._controller = Controller(
+            _Handler(self), hostname=self.host, port=self.port, ready_timeout=10
+        )
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> "SmtpSink":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def script(self, address: str, *actions: str) -> None:
+        """Queue behaviours for the next tries to `address`; afterwards it is accepted."""
+        with self._lock:
+            self._scripts[address.lower()].extend(actions)
+
+    # -- what arrived ------------------------------------------------------------------------
+
+    @property
+    def received(self) -> list[Received]:
+        with self._lock:
+            return list(self._received)
+
+    def count_for(self, address: str) -> int:
+        with self._lock:
+            return self._counts[address.lower()]
+
+    @property
+    def counts(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self._counts)
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._received.clear()
+            self._counts.clear()
+
+    @staticmethod
+    def text_for(code: str) -> str:
+        return {
+            "421": "4.3.2 Service shutting down, closing channel",
+            "451": "4.3.0 Temporary local problem, try again later",
+            "452": "4.2.2 Mailbox full, try again later",
+            "550": "5.1.1 Mailbox unavailable: no such user",
+            "554": "5.7.1 Message rejected as spam",
+        }.get(code, "Scripted reply")
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _peek(self, address: str) -> str | None:
+        with self._lock:
+            queue = self._scripts.get(address.lower())
+            return queue[0] if queue else None
+
+    def _pop(self, address: str) -> str | None:
+        with self._lock:
+            queue = self._scripts.get(address.lower())
+            return queue.popleft() if queue else None
+
+    def _store(self, received: Received) -> None:
+        with self._lock:
+            self._counts[received.rcpt_to.lower()] += 1
+            if self.keep_messages:
+                self._received.append(received)
