@@ -18,6 +18,22 @@ from users.roles import MANAGERS
 PASSWORD = "correct-horse-battery-staple"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Transactional tests (threads, subprocesses, the live server) end with a flush that
+    empties every table, including what migrations created: Wagtail's root page and
+    collection, the home page, the role groups. Serialized rollback reloads that content
+    before each of them, so no test depends on the order tests run in."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        transactional = (marker is not None and marker.kwargs.get("transaction")) or bool(
+            {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ()))
+        )
+        if transactional:
+            item.add_marker(
+                pytest.mark.django_db(transaction=True, serialized_rollback=True), append=False
+            )
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
     """Each test starts with an empty cache (Redis in CI, local memory otherwise)."""

@@ -144,7 +144,10 @@ def _open_run(*, mailing: Mailing, occurrence: datetime, trigger: str, now: date
 
 
 def _enqueue(*, run: Run, now: datetime) -> int:
-    """One delivery per recipient of the mailing, in one statement however many there are."""
+    """One delivery per recipient of the mailing, in one statement however many there are.
+
+    Raw SQL bypasses the ORM's value conversion, so datetimes are adapted explicitly (SQLite
+    compares them as text in Django's format)."""
     delivery = Delivery._meta.db_table
     through = Mailing.recipients.through._meta.db_table
     qn = connection.ops.quote_name
@@ -153,7 +156,7 @@ def _enqueue(*, run: Run, now: datetime) -> int:
             f"INSERT INTO {qn(delivery)} (run_id, recipient_id, state, tries, next_try_at) "
             f"SELECT %s, recipient_id, %s, 0, %s FROM {qn(through)} WHERE mailing_id = %s "
             "ON CONFLICT (run_id, recipient_id) DO NOTHING",
-            [run.pk, PENDING, now, run.mailing_id],
+            [run.pk, PENDING, connection.ops.adapt_datetimefield_value(now), run.mailing_id],
         )
         return cursor.rowcount
 
@@ -367,8 +370,11 @@ def add_daily_stats(totals: dict[tuple[int, object], tuple[int, int]]) -> None:
         return
     table = connection.ops.quote_name(DailyStat._meta.db_table)
     rows = ", ".join(["(%s, %s, %s, %s)"] * len(totals))
+    adapt_day = connection.ops.adapt_datefield_value
     params = [
-        v for (mailing_id, day), (ok, bad) in totals.items() for v in (mailing_id, day, ok, bad)
+        value
+        for (mailing_id, day), (ok, bad) in totals.items()
+        for value in (mailing_id, adapt_day(day), ok, bad)
     ]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -708,7 +714,7 @@ def _record_cancellations(*, marker: uuid.UUID, now: datetime) -> None:
             "'Not sent: ' || r.cancel_reason "
             f"FROM {delivery} d JOIN {run} r ON r.id = d.run_id "
             f"JOIN {recipient} rc ON rc.id = d.recipient_id WHERE d.claim_token = %s",
-            [now, Attempt.Status.FAILURE, marker_value],
+            [connection.ops.adapt_datetimefield_value(now), Attempt.Status.FAILURE, marker_value],
         )
         cursor.execute(
             f"SELECT r.mailing_id, COUNT(*) FROM {delivery} d JOIN {run} r ON r.id = d.run_id "

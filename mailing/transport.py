@@ -181,13 +181,12 @@ class SmtpTransport:
         self._in_transaction = False
         try:
             smtp.send(b".\r\n")
-            code, text = smtp.getreply()
+            reply = _read_reply(smtp)
         except (smtplib.SMTPException, OSError) as exc:
             return self._broken(exc, "waiting for the reply to DATA")
-        reply = Reply(code, _text(text))
-        if code < 0 or code == 421:
+        if reply.broken or reply.code == 421:
             self.close()
-            return Reply(code if code > 0 else 0, reply.text or "Unreadable reply", broken=True)
+            return Reply(reply.code, reply.text, broken=True)
         return reply
 
     def close(self) -> None:
@@ -263,6 +262,31 @@ class DjangoBackendTransport:
             self._connection = None
 
 
+_MAX_LINE = 8192
+
+
+def _read_reply(smtp: smtplib.SMTP) -> Reply:
+    """Read one (possibly multi-line) reply, keeping an unparseable one verbatim.
+
+    smtplib's own getreply() drops the first four characters of a line it cannot parse;
+    the report should show the operator exactly what the server said."""
+    if smtp.file is None:
+        smtp.file = smtp.sock.makefile("rb")
+    lines = []
+    while True:
+        line = smtp.file.readline(_MAX_LINE + 1)
+        if not line:
+            smtp.close()
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        lines.append(line.rstrip(b"\r\n"))
+        if line[3:4] != b"-":
+            break
+    last = lines[-1]
+    if len(last) >= 3 and last[:3].isdigit() and last[3:4] in (b"", b" "):
+        return Reply(int(last[:3]), _text(b" ".join(item[4:] for item in lines)))
+    return Reply(0, f"Unreadable reply from the mail server: {_text(b' '.join(lines))}", True)
+
+
 def uses_smtp() -> bool:
     return settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
 
@@ -276,7 +300,8 @@ def _text(value: bytes | str) -> str:
 def _exception_reply(exc: BaseException, stage: str) -> Reply:
     if isinstance(exc, smtplib.SMTPResponseException):
         return Reply(exc.smtp_code, _text(exc.smtp_error), broken=True)
-    if isinstance(exc, (socket.timeout, TimeoutError)):
+    # smtplib wraps a read timeout in SMTPServerDisconnected; the cause tells them apart.
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
         text = f"No reply from the mail server within {settings.EMAIL_TIMEOUT} s ({stage})"
     elif isinstance(exc, ConnectionRefusedError):
         text = "Connection refused by the mail server"

@@ -12,7 +12,9 @@ from .base import DATABASES, LOGGING, VAR_DIR, env_str
 DEBUG = False
 SECRET_KEY = "test-secret-key-not-for-production"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+if not env_str("EMAIL_HOST"):
+    # Sender processes started by tests get EMAIL_HOST pointing at the test's SMTP server.
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="test-media-"))
 ALLOWED_HOSTS = ["*"]
 SERVE_MEDIA = True
