@@ -112,11 +112,25 @@ def _start_scheduled_run(*, mailing_id: int, now: datetime) -> Run | None:
     return _open_run(mailing=mailing, occurrence=occurrence, trigger=Run.Trigger.SCHEDULE, now=now)
 
 
+class AlreadySending(Exception):
+    """The mailing has a run that is still being delivered."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"Mailing {run.mailing_id} is already being sent (run {run.pk}).")
+        self.run = run
+
+
 @transaction.atomic
 def start_run(*, mailing: Mailing, now: datetime | None = None) -> Run:
-    """ "Send now": enqueue a run at once (the scheduler or `send_mailing` delivers it)."""
+    """Send now: enqueue a run at once (the scheduler or `send_mailing` delivers it).
+
+    Checked under the mailing's row lock, so two simultaneous requests cannot both start one.
+    """
     now = now or timezone.now()
     mailing = Mailing.objects.select_for_update(of=("self",)).get(pk=mailing.pk)
+    open_run = Run.objects.filter(mailing=mailing, finished_at__isnull=True).first()
+    if open_run is not None:
+        raise AlreadySending(open_run)
     if mailing.periodicity == Mailing.Periodicity.ONCE:
         mailing.next_send_at = None  # this is its one run
     return _open_run(mailing=mailing, occurrence=now, trigger=Run.Trigger.MANUAL, now=now)

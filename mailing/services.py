@@ -184,11 +184,12 @@ def send_now(*, user, mailing: Mailing) -> Run:
     _ensure_sendable(mailing, now=now)
     if mailing.status == Mailing.Status.FINISHED:
         raise ActionRefused("This mailing has finished; schedule it to send it again.")
-    if _in_flight([mailing]):
-        raise ActionRefused("This mailing is already being sent.")
     if not mailing.recipients.exists():
         raise ActionRefused("This mailing has no recipients.")
-    run = delivery.start_run(mailing=mailing, now=now)
+    try:
+        run = delivery.start_run(mailing=mailing, now=now)
+    except delivery.AlreadySending as sending:
+        raise ActionRefused("This mailing is already being sent.") from sending
     _event(mailing, "send_now", user, run_id=run.pk)
     return run
 

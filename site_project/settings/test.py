@@ -31,3 +31,6 @@ elif env_str("TEST_DB_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DB_NAME")}
 
 LOGGING["handlers"]["file"]["filename"] = str(Path(tempfile.gettempdir()) / "site-test.log")
+# Serve static files from the app folders as they are, no collectstatic needed.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -35,8 +35,11 @@ class Command(BaseCommand):
                 f"The owner of mailing {mailing_id} ({mailing.owner.email}) is blocked; "
                 "nothing was sent."
             )
-        run = Run.objects.filter(mailing=mailing, finished_at__isnull=True).order_by("pk").first()
-        if run is None:
+        if Run.objects.filter(mailing=mailing, finished_at__isnull=True).exists():
+            self.stdout.write(
+                f"Continuing the open run of mailing {mailing_id}: “{mailing.message}”."
+            )
+        else:
             if mailing.status == Mailing.Status.FINISHED:
                 raise CommandError(
                     f"Mailing {mailing_id} has finished; schedule it again to send it."
@@ -47,12 +50,16 @@ class Command(BaseCommand):
                 )
             if not mailing.recipients.exists():
                 raise CommandError(f"Mailing {mailing_id} has no recipients.")
-            run = delivery.start_run(mailing=mailing)
-            self.stdout.write(f"Started a new run of mailing {mailing_id}: “{mailing.message}”.")
-        else:
-            self.stdout.write(
-                f"Continuing the open run of mailing {mailing_id}: “{mailing.message}”."
-            )
+            try:
+                delivery.start_run(mailing=mailing)
+                self.stdout.write(
+                    f"Started a new run of mailing {mailing_id}: “{mailing.message}”."
+                )
+            except delivery.AlreadySending:
+                # Another sender started it a moment ago: share that run instead.
+                self.stdout.write(
+                    f"Joining the run of mailing {mailing_id} another sender started."
+                )
 
         to_do = delivery.claimable(now=timezone.now(), mailing_id=mailing.pk).count()
         to_do += Delivery.objects.filter(run__mailing=mailing, state=Delivery.State.CLAIMED).count()

@@ -1,0 +1,58 @@
+"""Run `manage.py send_mailing` as a real separate process against the test database."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from mailing.smtp_sink import SmtpSink
+
+MANAGE = Path(settings.BASE_DIR) / "manage.py"
+
+
+def database_url() -> str:
+    """The URL of the database this test process uses (the test database, not the dev one)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def sender_env(sink: SmtpSink, **overrides: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "site_project.settings.test",
+            "DATABASE_URL": database_url(),
+            "DATABASE_CONN_MAX_AGE": "0",
+            "EMAIL_HOST": sink.host,
+            "EMAIL_PORT": str(sink.port),
+            "EMAIL_TIMEOUT": "5",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.pop("TEST_DB_NAME", None)
+    env.update(overrides)
+    return env
+
+
+def send_mailing(mailing_id: int | str, env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(MANAGE), "send_mailing", str(mailing_id), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_send_mailing(
+    mailing_id: int | str, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess:
+    process = send_mailing(mailing_id, env, *args)
+    stdout, stderr = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)

@@ -1,0 +1,209 @@
+"""Send now, stop, schedule, manager disable and owner block, through the web pages."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from mailing import delivery
+from mailing.models import Attempt, Delivery, Mailing, Run
+
+CANCELLED = Delivery.State.CANCELLED
+
+
+def post(client, name: str, mailing: Mailing, data: dict | None = None):
+    return client.post(reverse(f"mailing:{name}", args=[mailing.pk]), data or {}, follow=True)
+
+
+def flash(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+@pytest.mark.django_db
+def test_send_now_queues_a_run_and_returns_before_any_mail_is_sent(
+    user, client_for, make_mailing, smtp_sink
+):
+    mailing = make_mailing(user, recipients=3, first_send_at=timezone.now() + timedelta(days=1))
+
+    response = post(client_for(user), "mailing_send", mailing)
+
+    assert response.status_code == 200
+    assert "Sending to 3 recipients has started." in flash(response)
+    assert smtp_sink.total == 0  # the page came back; the scheduler delivers
+    run = Run.objects.get(mailing=mailing)
+    assert run.trigger == Run.Trigger.MANUAL
+    assert run.deliveries.filter(state=Delivery.State.PENDING).count() == 3
+    mailing.refresh_from_db()
+    assert mailing.status == Mailing.Status.LAUNCHED
+    assert mailing.next_send_at is None  # a one-off's one run is this one
+
+
+@pytest.mark.django_db
+def test_send_now_twice_while_sending_is_refused(user, client_for, make_mailing, smtp_sink):
+    mailing = make_mailing(user, recipients=2)
+    client = client_for(user)
+    post(client, "mailing_send", mailing)
+
+    response = post(client, "mailing_send", mailing)
+
+    assert "This mailing is already being sent." in flash(response)
+    assert Run.objects.filter(mailing=mailing).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_progress_endpoint_reports_the_latest_run(
+    user, client_for, make_mailing, smtp_sink, settings
+):
+    settings.MAILING_SENDER_CONNECTIONS = 1
+    mailing = make_mailing(user, recipients=4)
+    smtp_sink.script(mailing.recipients.order_by("email").first().email, "550")
+    client = client_for(user)
+    post(client, "mailing_send", mailing)
+    url = reverse("mailing:mailing_progress", args=[mailing.pk])
+
+    before = client.get(url).json()
+    delivery.deliver()
+    delivery.finish_completed()
+    after = client.get(url).json()
+
+    assert (before["pending"], before["percent"], before["running"]) == (4, 0, True)
+    assert (after["sent"], after["failed"], after["pending"]) == (3, 1, 0)
+    assert (after["percent"], after["running"]) == (100, False)
+
+
+@pytest.mark.django_db
+def test_stop_cancels_every_pending_delivery_with_a_recorded_reason(
+    user, client_for, make_mailing, smtp_sink
+):
+    mailing = make_mailing(user, recipients=3, periodicity=Mailing.Periodicity.DAILY)
+    delivery.start_due_runs()
+
+    response = post(client_for(user), "mailing_stop", mailing)
+
+    assert "Mailing stopped; 3 queued messages cancelled." in flash(response)
+    assert Delivery.objects.filter(run__mailing=mailing, state=CANCELLED).count() == 3
+    attempts = Attempt.objects.filter(mailing=mailing)
+    assert [a.server_response for a in attempts] == ["Not sent: stopped by the owner"] * 3
+    assert {a.status for a in attempts} == {Attempt.Status.FAILURE}
+    mailing.refresh_from_db()
+    assert (mailing.status, mailing.next_send_at) == (Mailing.Status.FINISHED, None)
+    assert Run.objects.get(mailing=mailing).finished_at is not None
+    assert delivery.deliver().attempted == 0
+    assert smtp_sink.total == 0
+
+
+@pytest.mark.django_db
+def test_a_sender_holding_claims_hands_them_back_when_the_run_is_stopped(
+    user, make_mailing, smtp_sink
+):
+    mailing = make_mailing(user, recipients=3)
+    run = delivery.start_run(mailing=mailing)
+    claims = delivery.claim_batch(limit=10, lease_seconds=300)
+    delivery.cancel_runs(runs=Run.objects.filter(pk=run.pk), reason="stopped by the owner")
+    assert Delivery.objects.filter(run=run, state=Delivery.State.CLAIMED).count() == 3
+
+    worker_report = delivery.DeliveryReport()
+    recorder = delivery.Recorder(report=worker_report, on_progress=None)
+    worker = delivery._Worker(recorder=recorder, messages=delivery._MessageCache(), mailing_id=None)
+    worker._send_batch(claims)
+
+    assert smtp_sink.total == 0
+    assert Delivery.objects.filter(run=run, state=CANCELLED).count() == 3
+    assert Attempt.objects.filter(run=run, server_response__contains="stopped").count() == 3
+    assert Run.objects.get(pk=run.pk).finished_at is not None
+
+
+@pytest.mark.django_db
+def test_schedule_sets_the_next_send_time(user, client_for, make_mailing):
+    mailing = make_mailing(user, recipients=1, periodicity=Mailing.Periodicity.WEEKLY)
+    when = (timezone.localtime() + timedelta(days=2)).replace(second=0, microsecond=0)
+
+    response = post(
+        client_for(user), "mailing_schedule", mailing, {"send_at": when.strftime("%Y-%m-%dT%H:%M")}
+    )
+
+    assert f"Next send set to {when:%Y-%m-%d %H:%M}." in flash(response)
+    mailing.refresh_from_db()
+    assert mailing.next_send_at == when
+    assert mailing.schedule_anchor == when
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("offset", "error"),
+    [
+        (timedelta(hours=-1), "Choose a time in the future."),
+        (timedelta(days=60), "before the mailing's end"),
+    ],
+)
+def test_schedule_refuses_past_times_and_times_after_the_end(
+    user, client_for, make_mailing, offset, error
+):
+    mailing = make_mailing(user, recipients=1)
+    before = mailing.next_send_at
+    when = timezone.localtime() + offset
+
+    response = post(
+        client_for(user), "mailing_schedule", mailing, {"send_at": when.strftime("%Y-%m-%dT%H:%M")}
+    )
+
+    assert any(error in text for text in flash(response))
+    mailing.refresh_from_db()
+    assert mailing.next_send_at == before
+
+
+@pytest.mark.django_db
+def test_a_manager_disabling_a_mailing_cancels_its_queue(
+    user, manager, client_for, make_mailing, smtp_sink
+):
+    mailing = make_mailing(user, recipients=2)
+    delivery.start_run(mailing=mailing)
+
+    response = post(client_for(manager), "mailing_disable", mailing)
+
+    assert response.status_code == 200
+    mailing.refresh_from_db()
+    assert mailing.is_disabled and mailing.disabled_by == manager
+    assert mailing.status == Mailing.Status.FINISHED
+    reasons = set(Attempt.objects.filter(mailing=mailing).values_list("server_response", flat=True))
+    assert reasons == {"Not sent: disabled by a manager"}
+    assert delivery.deliver().attempted == 0
+
+
+@pytest.mark.django_db
+def test_blocking_a_user_stops_everything_of_theirs(
+    user, manager, client_for, make_mailing, smtp_sink
+):
+    running = make_mailing(user, recipients=2)
+    delivery.start_run(mailing=running)
+    later = make_mailing(user, recipients=2, first_send_at=timezone.now() + timedelta(days=1))
+
+    client_for(manager).post(reverse("users:user_block", args=[user.pk]))
+
+    user.refresh_from_db()
+    assert user.is_blocked
+    for mailing in (running, later):
+        mailing.refresh_from_db()
+        assert mailing.status == Mailing.Status.FINISHED
+    reasons = set(Attempt.objects.filter(mailing=running).values_list("server_response", flat=True))
+    assert reasons == {"Not sent: the owner's account was blocked"}
+    delivery.start_due_runs(now=timezone.now() + timedelta(days=2))
+    assert delivery.deliver().attempted == 0
+    assert smtp_sink.total == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["mailing_send", "mailing_stop", "mailing_schedule"])
+def test_only_the_owner_may_send_stop_or_schedule(
+    user, other_user, manager, client_for, make_mailing, action
+):
+    mailing = make_mailing(user, recipients=1)
+    url = reverse(f"mailing:{action}", args=[mailing.pk])
+    data = {"send_at": (timezone.localtime() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")}
+
+    assert client_for(other_user).post(url, data).status_code == 404
+    assert client_for(manager).post(url, data).status_code == 403
+    assert not Run.objects.filter(mailing=mailing).exists()
+    mailing.refresh_from_db()
+    assert mailing.status == Mailing.Status.CREATED
