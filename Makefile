@@ -61,8 +61,12 @@ scheduler: install
 bench-pages: install-dev
 	$(PY) manage.py bench_pages
 
+BENCH_SEND_DB := postgres://postgres@127.0.0.1:5432/campaigns_bench_send
 bench-send: install-dev
-	$(PY) manage.py bench_send
+	@psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'campaigns_bench_send'" | grep -q 1 \
+	  || createdb -h 127.0.0.1 -U postgres campaigns_bench_send
+	DATABASE_URL=$(BENCH_SEND_DB) $(PY) manage.py migrate --noinput -v0
+	DATABASE_URL=$(BENCH_SEND_DB) $(PY) manage.py bench_send $(BENCH_ARGS)
 
 bench-web: install-dev
 	scripts/bench-web.sh

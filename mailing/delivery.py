@@ -170,7 +170,7 @@ def _enqueue(*, run: Run, now: datetime) -> int:
             f"INSERT INTO {qn(delivery)} (run_id, recipient_id, state, tries, next_try_at) "
             f"SELECT %s, recipient_id, %s, 0, %s FROM {qn(through)} WHERE mailing_id = %s "
             "ON CONFLICT (run_id, recipient_id) DO NOTHING",
-            [run.pk, PENDING, connection.ops.adapt_datetimefield_value(now), run.mailing_id],
+            [run.pk, PENDING, _db_datetime(now), run.mailing_id],
         )
         return cursor.rowcount
 
@@ -333,7 +333,7 @@ def _write_outcomes(
     recipients: set[int] | None = None,
 ) -> dict[str, int]:
     counts = {SENT: 0, FAILED: 0, PENDING: 0}
-    attempts = []
+    attempts: list[tuple] = []
     updates: dict[tuple, list[int]] = defaultdict(list)
     daily: dict[tuple[int, object], list[int]] = defaultdict(lambda: [0, 0])
     for outcome in outcomes:
@@ -345,59 +345,102 @@ def _write_outcomes(
         if state == PENDING:
             retry_at = timezone.localtime(next_try_at)
             text = f"{text} (try {claim.tries + 1} of {max_tries}; next at {retry_at:%H:%M:%S})"
+        recipient_id = claim.recipient_id
+        if recipients is not None and recipient_id not in recipients:
+            recipient_id = None
         attempts.append(
-            Attempt(
-                mailing_id=claim.mailing_id,
-                recipient_id=(
-                    claim.recipient_id
-                    if recipients is None or claim.recipient_id in recipients
-                    else None
-                ),
-                run_id=claim.run_id,
-                email=claim.email,
-                attempted_at=outcome.at,
-                status=Attempt.Status.SUCCESS if success else Attempt.Status.FAILURE,
-                server_response=text[:2000],
+            (
+                claim.mailing_id,
+                recipient_id,
+                claim.run_id,
+                claim.email,
+                _db_datetime(outcome.at),
+                Attempt.Status.SUCCESS if success else Attempt.Status.FAILURE,
+                text[:2000],
             )
         )
         updates[(claim.token, state, claim.tries + 1, next_try_at)].append(claim.delivery_id)
         daily[(claim.mailing_id, timezone.localdate(outcome.at))][0 if success else 1] += 1
-    with transaction.atomic():
-        Attempt.objects.bulk_create(attempts)
-        for (token, state, tries, next_try_at), ids in updates.items():
-            changes = {
-                "state": state,
-                "tries": tries,
-                "claim_token": None,
-                "lease_expires_at": None,
-            }
-            if next_try_at is not None:
-                changes["next_try_at"] = next_try_at
-            Delivery.objects.filter(pk__in=ids, claim_token=token, state=CLAIMED).update(**changes)
-        add_daily_stats({key: tuple(value) for key, value in daily.items()})
+
+    qn = connection.ops.quote_name
+    statements = [
+        (
+            f"INSERT INTO {qn(Attempt._meta.db_table)} (mailing_id, recipient_id, run_id, email, "
+            "attempted_at, status, server_response) VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(attempts)),
+            [value for row in attempts for value in row],
+        )
+    ]
+    for (token, state, tries, next_try_at), ids in updates.items():
+        retry = ", next_try_at = %s" if next_try_at is not None else ""
+        statements.append(
+            (
+                f"UPDATE {qn(Delivery._meta.db_table)} SET state = %s, tries = %s, "
+                f"claim_token = NULL, lease_expires_at = NULL{retry} "
+                f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND claim_token = %s AND state = %s",
+                [
+                    state,
+                    tries,
+                    *([_db_datetime(next_try_at)] if next_try_at is not None else []),
+                    *ids,
+                    _db_token(token),
+                    CLAIMED,
+                ],
+            )
+        )
+    statements.append(_daily_stats_statement({k: (v[0], v[1]) for k, v in daily.items()}))
+    _execute_together(statements)
     return counts
+
+
+def _execute_together(statements: list[tuple[str, list]]) -> None:
+    """Run statements as one transaction, in one round trip where the database allows it.
+
+    PostgreSQL runs a multi-statement query as a single implicit transaction, so recording a
+    message costs one round trip (and one commit) instead of five; this is what lets records be
+    committed after every message at speed. Inside an outer transaction (or on SQLite, whose
+    driver takes one statement per call) the statements run one by one in a transaction."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and connection.get_autocommit():
+            cursor.execute(
+                ";\n".join(connection.ops.compose_sql(sql, params) for sql, params in statements)
+            )
+            return
+        with transaction.atomic():
+            for sql, params in statements:
+                cursor.execute(sql, params)
+
+
+def _db_datetime(value: datetime) -> object:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _db_token(value: uuid.UUID) -> object:
+    return Delivery._meta.get_field("claim_token").get_db_prep_value(value, connection)
 
 
 def add_daily_stats(totals: dict[tuple[int, object], tuple[int, int]]) -> None:
     """Add (successes, failures) to each (mailing_id, day) row in one upsert."""
-    if not totals:
-        return
+    if totals:
+        with connection.cursor() as cursor:
+            cursor.execute(*_daily_stats_statement(totals))
+
+
+def _daily_stats_statement(totals: dict[tuple[int, object], tuple[int, int]]) -> tuple[str, list]:
     table = connection.ops.quote_name(DailyStat._meta.db_table)
-    rows = ", ".join(["(%s, %s, %s, %s)"] * len(totals))
     adapt_day = connection.ops.adapt_datefield_value
-    params = [
-        value
-        for (mailing_id, day), (ok, bad) in totals.items()
-        for value in (mailing_id, adapt_day(day), ok, bad)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (mailing_id, day, successes, failures) VALUES {rows} "
-            "ON CONFLICT (mailing_id, day) DO UPDATE SET "
-            f"successes = {table}.successes + excluded.successes, "
-            f"failures = {table}.failures + excluded.failures",
-            params,
-        )
+    return (
+        f"INSERT INTO {table} (mailing_id, day, successes, failures) VALUES "
+        + ", ".join(["(%s, %s, %s, %s)"] * len(totals))
+        + " ON CONFLICT (mailing_id, day) DO UPDATE SET "
+        f"successes = {table}.successes + excluded.successes, "
+        f"failures = {table}.failures + excluded.failures",
+        [
+            value
+            for (mailing_id, day), (ok, bad) in totals.items()
+            for value in (mailing_id, adapt_day(day), ok, bad)
+        ],
+    )
 
 
 class Recorder:
@@ -717,9 +760,7 @@ def _record_cancellations(*, marker: uuid.UUID, now: datetime) -> None:
     qn = connection.ops.quote_name
     attempt, delivery = qn(Attempt._meta.db_table), qn(Delivery._meta.db_table)
     run, recipient = qn(Run._meta.db_table), qn(Recipient._meta.db_table)
-    marker_value = Delivery._meta.get_field("claim_token").get_db_prep_value(
-        marker, connection, prepared=False
-    )
+    marker_value = _db_token(marker)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {attempt} "
@@ -728,7 +769,7 @@ def _record_cancellations(*, marker: uuid.UUID, now: datetime) -> None:
             "'Not sent: ' || r.cancel_reason "
             f"FROM {delivery} d JOIN {run} r ON r.id = d.run_id "
             f"JOIN {recipient} rc ON rc.id = d.recipient_id WHERE d.claim_token = %s",
-            [connection.ops.adapt_datetimefield_value(now), Attempt.Status.FAILURE, marker_value],
+            [_db_datetime(now), Attempt.Status.FAILURE, marker_value],
         )
         cursor.execute(
             f"SELECT r.mailing_id, COUNT(*) FROM {delivery} d JOIN {run} r ON r.id = d.run_id "

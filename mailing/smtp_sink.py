@@ -161,3 +161,31 @@ class SmtpSink:
             self._counts[received.rcpt_to.lower()] += 1
             if self.keep_messages:
                 self._received.append(received)
+
+
+def main() -> None:
+    """Serve as a standalone sink process (benchmarks): `python -m mailing.smtp_sink --port N`.
+
+    Prints "ready <port>" once listening, and the number of messages received when stopped
+    with SIGTERM or SIGINT."""
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=None)
+    options = parser.parse_args()
+    sink = SmtpSink(port=options.port)
+    sink.keep_messages = False
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    with sink:
+        print(f"ready {sink.port}", flush=True)
+        stopped.wait()
+    print(f"received {sink.total}", flush=True)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -151,25 +151,48 @@ class SmtpTransport:
     def begin(
         self, message: RenderedMessage, *, delivery_id: int, email: str, full_name: str
     ) -> Reply | None:
-        """MAIL, RCPT, DATA and the body; a reply means the server refused before the end."""
+        """MAIL, RCPT, DATA and the body; a reply means the server refused before the end.
+
+        The commands are written as bytes and read with `_read_reply` rather than through
+        smtplib's per-command helpers, which parse and re-quote every address: that was a
+        third of a sender's CPU. Where the server offers PIPELINING, the three commands
+        share one write and one round trip."""
         smtp = self._smtp
         assert smtp is not None, "open() first"
         try:
             envelope = message.envelope(delivery_id=delivery_id, email=email, full_name=full_name)
-            code, text = smtp.mail(envelope.sender)
-            if code != 250:
-                return self._refused(code, text)
-            code, text = smtp.rcpt(envelope.recipient)
-            if code not in (250, 251):
-                return self._refused(code, text)
-            code, text = smtp.docmd("DATA")
-            if code != 354:
-                return self._refused(code, text)
+            commands = (
+                b"MAIL FROM:<" + envelope.sender.encode("ascii") + b">\r\n",
+                b"RCPT TO:<" + envelope.recipient.encode("ascii") + b">\r\n",
+                b"DATA\r\n",
+            )
+            expected = ((250,), (250, 251), (354,))
+            if smtp.has_extn("pipelining"):
+                smtp.sock.sendall(b"".join(commands))
+                replies = [_read_reply(smtp) for _ in commands]
+            else:
+                replies = []
+                for command, codes in zip(commands, expected, strict=True):
+                    smtp.sock.sendall(command)
+                    replies.append(_read_reply(smtp))
+                    if replies[-1].code not in codes:
+                        break
+            refusal = next(
+                (r for r, codes in zip(replies, expected, strict=False) if r.code not in codes),
+                None,
+            )
+            if refusal is not None:
+                if replies[-1].code == 354:
+                    # A pipelining server accepted DATA after refusing an earlier step:
+                    # close the empty message before resetting.
+                    smtp.sock.sendall(b".\r\n")
+                    _read_reply(smtp)
+                return self._refused(refusal)
             self._in_transaction = True
-            smtp.send(envelope.payload)
+            smtp.sock.sendall(envelope.payload)
         except UnicodeEncodeError:
-            # smtplib speaks ASCII only; such an address will never get through as it is.
-            return self._refused(553, b"The address is not plain ASCII and cannot be sent to")
+            # Without SMTPUTF8 an address must be plain ASCII; this one will never get through.
+            return Reply(553, "The address is not plain ASCII and cannot be sent to")
         except (smtplib.SMTPException, OSError) as exc:
             return self._broken(exc, "sending")
         return None
@@ -180,7 +203,7 @@ class SmtpTransport:
         assert smtp is not None and self._in_transaction
         self._in_transaction = False
         try:
-            smtp.send(b".\r\n")
+            smtp.sock.sendall(b".\r\n")
             reply = _read_reply(smtp)
         except (smtplib.SMTPException, OSError) as exc:
             return self._broken(exc, "waiting for the reply to DATA")
@@ -198,16 +221,17 @@ class SmtpTransport:
         except (smtplib.SMTPException, OSError):
             smtp.close()
 
-    def _refused(self, code: int, text: bytes) -> Reply:
-        if code < 0 or code == 421:
+    def _refused(self, reply: Reply) -> Reply:
+        if reply.broken or reply.code == 421:
             # Garbage, or the server is closing the channel: this connection is done.
             self.close()
-            return Reply(max(code, 0), _text(text) or "Unreadable reply from the server", True)
+            return Reply(reply.code, reply.text, broken=True)
         try:
-            self._smtp.rset()
+            self._smtp.sock.sendall(b"RSET\r\n")
+            _read_reply(self._smtp)
         except (smtplib.SMTPException, OSError):
             self.close()
-        return Reply(code, _text(text))
+        return reply
 
     def _broken(self, exc: BaseException, stage: str) -> Reply:
         if self._smtp is not None:
