@@ -520,27 +520,42 @@ def deliver(
     if connection.vendor == "sqlite":
         connections = 1  # one writer at a time; more threads would only queue on the lock
     messages = _MessageCache()
-    if connections <= 1:
-        _Worker(recorder=recorder, messages=messages, mailing_id=mailing_id).run()
-    else:
-        workers = [
-            _Worker(recorder=recorder, messages=messages, mailing_id=mailing_id, own_thread=True)
-            for _ in range(connections)
-        ]
-        threads = [
-            threading.Thread(target=w.run, name=f"sender-{i}") for i, w in enumerate(workers)
-        ]
-        for thread in threads:
-            thread.start()
+    try:
+        if connections <= 1:
+            _Worker(recorder=recorder, messages=messages, mailing_id=mailing_id).run()
+        else:
+            _run_in_threads(
+                [
+                    _Worker(
+                        recorder=recorder, messages=messages, mailing_id=mailing_id, own_thread=True
+                    )
+                    for _ in range(connections)
+                ]
+            )
+    finally:
+        # Whatever happened (Ctrl+C included), what was sent gets recorded.
+        with recorder.lock:
+            recorder.flush()
+        report.finished = time.monotonic()
+    return report
+
+
+def _run_in_threads(workers: list["_Worker"]) -> None:
+    threads = [threading.Thread(target=w.run, name=f"sender-{i}") for i, w in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    try:
         for thread in threads:
             thread.join()
-        errors = [w.error for w in workers if w.error is not None]
-        if errors:
-            raise errors[0]
-    with recorder.lock:
-        recorder.flush()
-    report.finished = time.monotonic()
-    return report
+    except KeyboardInterrupt:
+        # Let each connection finish the message in hand and hand its claims back.
+        stop_requested.set()
+        for thread in threads:
+            thread.join()
+        raise
+    errors = [w.error for w in workers if w.error is not None]
+    if errors:
+        raise errors[0]
 
 
 class _MessageCache:
@@ -636,6 +651,7 @@ class _Worker:
                     continue
                 failure = self.transport.open()
                 if failure is not None:
+                    logger.warning("delivery.connect_failed", extra={"reply": str(failure)})
                     # The server cannot be reached: that is this try for the rest of the batch.
                     now = timezone.now()
                     remaining = [c for c in batch[done:] if c.run_id in live_runs]

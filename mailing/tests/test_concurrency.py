@@ -79,3 +79,26 @@ def test_a_sender_killed_mid_run_loses_nobody_and_repeats_at_most_its_commit_gro
     assert Attempt.objects.filter(mailing=mailing, status="success").count() == 600
     mailing.refresh_from_db()
     assert mailing.status == Mailing.Status.FINISHED
+
+
+def test_ctrl_c_stops_a_sender_cleanly_with_everything_sent_recorded(
+    user, make_mailing, smtp_sink
+):
+    mailing = make_mailing(user, recipients=600)
+    delivery.start_run(mailing=mailing)
+    smtp_sink.keep_messages = False
+    env = sender_env(smtp_sink, MAILING_COMMIT_EVERY="20", MAILING_BATCH_SIZE="50")
+
+    sender = send_mailing(mailing.pk, env, "--connections", "4")
+    wait_until(lambda: smtp_sink.total >= 150, what="the sender to get going")
+    sender.send_signal(signal.SIGINT)
+    _, stderr = sender.communicate(timeout=60)
+
+    assert sender.returncode == 130
+    assert "Interrupted. What was sent is recorded" in stderr
+    # Nothing is left leased to the stopped process, and every mail it sent is recorded.
+    assert not Delivery.objects.filter(run__mailing=mailing, state="claimed").exists()
+    assert Attempt.objects.filter(mailing=mailing, status="success").count() == smtp_sink.total
+    delivery.deliver(connections=1)
+    assert sorted(set(smtp_sink.counts.values())) == [1]
+    assert len(smtp_sink.counts) == 600

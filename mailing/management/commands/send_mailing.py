@@ -71,9 +71,16 @@ class Command(BaseCommand):
                 f"sent {report.sent} failed {report.failed} retry {report.deferred}",
             )
 
-        report = delivery.deliver(
-            mailing_id=mailing.pk, connections=connections, on_progress=on_progress
-        )
+        try:
+            report = delivery.deliver(
+                mailing_id=mailing.pk, connections=connections, on_progress=on_progress
+            )
+        except KeyboardInterrupt:
+            raise CommandError(
+                "Interrupted. What was sent is recorded; the rest stays queued for the "
+                "scheduler (or run this command again).",
+                returncode=130,
+            ) from None
         bar.finish(
             report.attempted, f"sent {report.sent} failed {report.failed} retry {report.deferred}"
         )
