@@ -1,3 +1,5 @@
+from http import HTTPMethod
+
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import models
 from django.db.models import F
@@ -78,6 +80,10 @@ class BlogPage(Page):
     ]
     parent_page_types = ["blog.BlogIndexPage"]
     subpage_types: list[str] = []
+    # An article is only read.
+    allowed_http_methods = [HTTPMethod.GET, HTTPMethod.HEAD, HTTPMethod.OPTIONS]
+    # A copy is a new article: its readers are still to come.
+    exclude_fields_in_copy = ["view_count"]
 
     class Meta:
         indexes = [models.Index(fields=["-date_published"])]
@@ -89,8 +95,21 @@ class BlogPage(Page):
         page.view_count = self.view_count
         return page
 
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            # Only serve()'s atomic UPDATE writes the counter. A page saved by an edit, a
+            # publish or a move was loaded earlier, and writing its copy back would drop the
+            # views counted in between.
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name != "view_count"
+            ]
+        super().save(*args, **kwargs)
+
     def serve(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not getattr(request, "is_preview", False):
+        # A HEAD (link checkers, uptime probes) is not a reader.
+        if request.method == "GET" and not getattr(request, "is_preview", False):
             # One atomic UPDATE per view: concurrent views never lose a count, and a view
             # answered from the browser's cache (304) or a cached fragment still counts.
             BlogPage.objects.filter(pk=self.pk).update(view_count=F("view_count") + 1)

@@ -1,6 +1,15 @@
 from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 
 from .models import User
+
+
+class AvatarInput(forms.ClearableFileInput):
+    """The current picture, a Bootstrap "remove" checkbox and the file input, on two lines."""
+
+    template_name = "users/widgets/avatar_input.html"
+    initial_text = "Current"
 
 
 class ProfileForm(forms.ModelForm):
@@ -8,6 +17,12 @@ class ProfileForm(forms.ModelForm):
         model = User
         fields = ["first_name", "last_name", "avatar", "phone", "country"]
         widgets = {
-            "avatar": forms.ClearableFileInput(attrs={"accept": "image/*"}),
+            "avatar": AvatarInput(attrs={"accept": "image/*"}),
             "phone": forms.TextInput(attrs={"placeholder": "+44 20 7946 0958", "type": "tel"}),
         }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The limit is a setting; the model's help text cannot follow it.
+        limit = filesizeformat(settings.AVATAR_MAX_BYTES)
+        self.fields["avatar"].help_text = f"JPEG, PNG, GIF or WebP, at most {limit}."

@@ -14,6 +14,10 @@ validate_phone = RegexValidator(
 
 
 def validate_avatar_size(file) -> None:
+    if getattr(file, "_committed", False):
+        # Already stored: it passed the limit of its day. Re-checking would lock people out of
+        # their profile when the limit is lowered, or crash when the file has gone missing.
+        return
     if file.size > settings.AVATAR_MAX_BYTES:
         raise ValidationError(
             "The image is %(size)s; the largest allowed is %(limit)s.",

@@ -20,7 +20,9 @@ class ProfileView(DashboardMixin, UpdateView):
     template_name = "users/profile.html"
 
     def get_object(self, queryset=None) -> User:
-        return self.request.user
+        # The form gets its own copy: validating a refused upload writes it onto the instance,
+        # and the page (navbar and profile card) must keep showing what is actually saved.
+        return User.objects.get(pk=self.request.user.pk)
 
     def form_valid(self, form) -> HttpResponse:
         services.update_profile(form=form)

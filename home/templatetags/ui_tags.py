@@ -4,7 +4,16 @@ from django import forms, template
 from django.forms.boundfield import BoundField
 from django.utils.safestring import SafeString
 
+from users.adapter import MAIL_FAILED_TAG
+
 register = template.Library()
+
+
+@register.filter
+def mail_failed(messages) -> bool:
+    """Whether this request's flash messages say an account mail could not be sent, so a page
+    saying "we have sent you an email" can say otherwise."""
+    return any(MAIL_FAILED_TAG in message.extra_tags.split() for message in messages or ())
 
 
 @register.filter

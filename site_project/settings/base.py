@@ -157,6 +157,11 @@ else:
         }
     }
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# CACHE_BACKEND=dummy switches caching off (sessions then live in the database): only to
+# measure what the cache buys (`make bench-web`), never in a real deployment.
+if env_str("CACHE_BACKEND") == "dummy":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # Dashboard lists and stats are invalidated on every write; the TTL only bounds how stale a
 # per-process local-memory cache can get when another process (the scheduler) wrote.
@@ -183,6 +188,10 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_UNIQUE_EMAIL = True
+# A taken address is refused on the sign-up and email forms, next to the field. allauth's
+# default hides it (and mails the address owner instead), which leaves a person who mistyped
+# their address, or forgot they had an account, waiting for a mail that explains nothing.
+ACCOUNT_PREVENT_ENUMERATION = False
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
@@ -258,6 +267,9 @@ WAGTAILADMIN_BASE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 WAGTAILDOCS_EXTENSIONS = ["csv", "docx", "odt", "pdf", "pptx", "rtf", "txt", "xlsx", "zip"]
 WAGTAIL_ENABLE_UPDATE_CHECK = False
+# Wagtail's admin avatars come from gravatar.com by default: a request to a third party with
+# a hash of each editor's address, and a broken picture offline. Use Wagtail's own instead.
+WAGTAIL_GRAVATAR_PROVIDER_URL = None
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 
 # --- django-apscheduler -----------------------------------------------------------------------

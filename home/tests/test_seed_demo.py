@@ -1,0 +1,114 @@
+"""`manage.py seed_demo`: demo content that can be loaded again and again."""
+
+import io
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+from wagtail.images import get_image_model
+from wagtail.models import Page, Revision
+
+from blog.models import BlogIndexPage, BlogPage
+from home.management.commands.seed_demo import DEMO_ACCOUNTS
+from mailing.models import Attempt, DailyStat, Mailing, Message, Recipient
+from users.models import User
+from users.roles import BLOGGERS, MANAGERS, PUBLISHERS
+
+COUNTED = [
+    Page,
+    Revision,
+    BlogPage,
+    get_image_model(),
+    User,
+    EmailAddress,
+    Mailing,
+    Message,
+    Recipient,
+    Attempt,
+    DailyStat,
+]
+
+
+def snapshot() -> dict[str, int]:
+    counts = {model.__name__: model.objects.count() for model in COUNTED}
+    counts["memberships"] = User.groups.through.objects.count()
+    return counts
+
+
+def seed(*args: str) -> str:
+    out = io.StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def seeded(db) -> dict[str, int]:
+    seed()
+    return snapshot()
+
+
+@pytest.mark.django_db
+def test_running_it_twice_creates_nothing_new(seeded):
+    output = seed()
+
+    assert snapshot() == seeded
+    assert "(0 new blog posts)" in output
+
+
+@pytest.mark.django_db
+def test_if_empty_does_nothing_once_the_demo_is_there(seeded):
+    assert "already there" in seed("--if-empty")
+    assert snapshot() == seeded
+
+
+@pytest.mark.django_db
+def test_the_blog_has_six_or_more_live_posts_with_cover_images(seeded, client):
+    index = BlogIndexPage.objects.live().get()
+    posts = BlogPage.objects.live().child_of(index)
+
+    assert posts.count() >= 6
+    assert all(post.cover_image is not None for post in posts)
+    assert all(post.cover_image.file.size > 0 for post in posts)
+    home = client.get("/")
+    assert home.status_code == 200
+    assert home.content.decode().count('data-testid="blog-card"') == 3
+    assert client.get(index.url).status_code == 200
+    assert client.get(posts.first().url).status_code == 200
+
+
+@pytest.mark.django_db
+def test_demo_accounts_can_sign_in(seeded):
+    for email, password, _role, _first_name in DEMO_ACCOUNTS:
+        client = Client()
+
+        response = client.post(reverse("account_login"), {"login": email, "password": password})
+
+        assert response.status_code == 302, email
+        assert response["Location"] == reverse("mailing:dashboard")
+        assert client.get(reverse("mailing:dashboard")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_demo_roles(seeded):
+    def groups(email: str) -> set[str]:
+        return set(User.objects.get(email=email).groups.values_list("name", flat=True))
+
+    assert groups("editor@example.com") == {BLOGGERS, PUBLISHERS}
+    assert groups("manager@example.com") == {MANAGERS}
+    assert groups("user@example.com") == set()
+    # The blog's page permissions exist, so the editor can publish under it.
+    index = BlogIndexPage.objects.get()
+    editor = User.objects.get(email="editor@example.com")
+    assert index.permissions_for_user(editor).can_publish_subpage()
+    assert Group.objects.get(name=BLOGGERS).page_permissions.filter(page=index).exists()
+
+
+@pytest.mark.django_db
+def test_the_home_page_shows_the_demo_campaign(seeded, client):
+    html = client.get("/").content.decode()
+
+    assert 'data-testid="total-mailings">2<' in html
+    assert 'data-testid="total-recipients">12<' in html
