@@ -10,7 +10,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from mailing.models import Mailing, Message, Recipient
+from mailing.delivery import add_daily_stats
+from mailing.models import Attempt, Mailing, Message, Recipient
 from mailing.smtp_sink import SmtpSink
 from users.models import User
 from users.roles import MANAGERS
@@ -132,6 +133,35 @@ def make_mailing(db) -> Callable[..., Mailing]:
         return mailing
 
     return make
+
+
+@pytest.fixture
+def record_attempt(db) -> Callable[..., Attempt]:
+    """An attempt as the delivery engine records it: the row and its share of the daily totals."""
+
+    def record(
+        mailing: Mailing,
+        *,
+        email: str = "someone@example.org",
+        status: str = Attempt.Status.SUCCESS,
+        server_response: str = "250 2.0.0 Ok",
+        at=None,
+        recipient: Recipient | None = None,
+    ) -> Attempt:
+        at = at or timezone.now()
+        attempt = Attempt.objects.create(
+            mailing=mailing,
+            recipient=recipient,
+            email=email,
+            status=status,
+            server_response=server_response,
+            attempted_at=at,
+        )
+        success = status == Attempt.Status.SUCCESS
+        add_daily_stats({(mailing.pk, timezone.localdate(at)): (int(success), int(not success))})
+        return attempt
+
+    return record
 
 
 @pytest.fixture

@@ -100,7 +100,11 @@ class MailingForm(OwnedModelForm):
                 not self.instance.pk or "end_at" in self.changed_data
             ):
                 self.add_error("end_at", "The end is already in the past.")
-        if not cleaned.get("all_recipients") and not cleaned.get("recipients"):
+        if (
+            not cleaned.get("all_recipients")
+            and not cleaned.get("recipients")
+            and "recipients" not in self.errors
+        ):
             self.add_error("recipients", "Choose at least one recipient, or send to all of them.")
         return cleaned
 

@@ -157,7 +157,8 @@ def mailings_with_counts(queryset: QuerySet) -> QuerySet:
 
 
 def mailing_page(*, user, status: str = "", number=1) -> Page:
-    mailings = mailings_with_counts(objects_for(user, Mailing))
+    # Aggregating drops the model's default ordering; pages need a stable one.
+    mailings = mailings_with_counts(objects_for(user, Mailing)).order_by("-created_at", "-pk")
     if status in Mailing.Status.values:
         mailings = mailings.filter(status=status)
     return _cached_page(user=user, name="mailings", queryset=mailings, params=status, number=number)

@@ -106,8 +106,19 @@ class OwnedDeleteMixin(DashboardMixin, WritableObjectMixin):
         return context
 
 
-def _page_number(request: HttpRequest) -> str:
-    return request.GET.get("page", "1")
+class ListPageMixin(DashboardMixin):
+    """A paginated list: the page number, the query string to keep across pages, and
+    whether the user may create (which decides the "New …" buttons and empty-state actions)."""
+
+    def page_number(self) -> str:
+        return self.request.GET.get("page", "1")
+
+    def get_context_data(self, **kwargs) -> dict:
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        return super().get_context_data(
+            query=query.urlencode(), can_create=can_write(self.request.user), **kwargs
+        )
 
 
 # --- Dashboard ---------------------------------------------------------------------------------
@@ -130,14 +141,14 @@ class DashboardView(DashboardMixin, TemplateView):
 # --- Recipients ----------------------------------------------------------------------------------
 
 
-class RecipientListView(DashboardMixin, TemplateView):
+class RecipientListView(ListPageMixin, TemplateView):
     template_name = "mailing/recipient_list.html"
 
     def get_context_data(self, **kwargs) -> dict:
         search = self.request.GET.get("q", "").strip()
         return super().get_context_data(
             page_obj=selectors.recipient_page(
-                user=self.request.user, search=search, number=_page_number(self.request)
+                user=self.request.user, search=search, number=self.page_number()
             ),
             search=search,
             **kwargs,
@@ -175,14 +186,14 @@ class RecipientDeleteView(OwnedDeleteMixin, DeleteView):
 # --- Messages ------------------------------------------------------------------------------------
 
 
-class MessageListView(DashboardMixin, TemplateView):
+class MessageListView(ListPageMixin, TemplateView):
     template_name = "mailing/message_list.html"
 
     def get_context_data(self, **kwargs) -> dict:
         search = self.request.GET.get("q", "").strip()
         return super().get_context_data(
             page_obj=selectors.message_page(
-                user=self.request.user, search=search, number=_page_number(self.request)
+                user=self.request.user, search=search, number=self.page_number()
             ),
             search=search,
             **kwargs,
@@ -232,14 +243,14 @@ class MessageDeleteView(OwnedDeleteMixin, DeleteView):
 # --- Mailings ------------------------------------------------------------------------------------
 
 
-class MailingListView(DashboardMixin, TemplateView):
+class MailingListView(ListPageMixin, TemplateView):
     template_name = "mailing/mailing_list.html"
 
     def get_context_data(self, **kwargs) -> dict:
         status = self.request.GET.get("status", "")
         return super().get_context_data(
             page_obj=selectors.mailing_page(
-                user=self.request.user, status=status, number=_page_number(self.request)
+                user=self.request.user, status=status, number=self.page_number()
             ),
             status=status,
             statuses=Mailing.Status.choices,
@@ -247,7 +258,7 @@ class MailingListView(DashboardMixin, TemplateView):
         )
 
 
-class MailingDetailView(DashboardMixin, TemplateView):
+class MailingDetailView(ListPageMixin, TemplateView):
     template_name = "mailing/mailing_detail.html"
 
     def get_context_data(self, **kwargs) -> dict:
@@ -265,7 +276,7 @@ class MailingDetailView(DashboardMixin, TemplateView):
             page_obj=selectors.attempt_page(
                 user=user,
                 filters=selectors.AttemptFilter(mailing=mailing),
-                number=_page_number(self.request),
+                number=self.page_number(),
             ),
             schedule_form=ScheduleForm(mailing=mailing),
             **kwargs,
@@ -389,7 +400,7 @@ class MailingProgressView(DashboardMixin, OwnedObjectMixin, View):
 # --- Attempts ------------------------------------------------------------------------------------
 
 
-class AttemptListView(DashboardMixin, TemplateView):
+class AttemptListView(ListPageMixin, TemplateView):
     template_name = "mailing/attempt_list.html"
 
     def get_context_data(self, **kwargs) -> dict:
@@ -399,14 +410,9 @@ class AttemptListView(DashboardMixin, TemplateView):
         filters = selectors.AttemptFilter()
         if form.is_bound and form.is_valid():
             filters = selectors.AttemptFilter(**form.cleaned_data)
-        query = self.request.GET.copy()
-        query.pop("page", None)
         return super().get_context_data(
             form=form,
-            page_obj=selectors.attempt_page(
-                user=user, filters=filters, number=_page_number(self.request)
-            ),
-            query=query.urlencode(),
+            page_obj=selectors.attempt_page(user=user, filters=filters, number=self.page_number()),
             show_owner=is_manager(user),
             **kwargs,
         )

@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import TemplateView, UpdateView
 
-from mailing.views import DashboardMixin
+from mailing.views import DashboardMixin, ListPageMixin
 from users.roles import is_manager
 
 from . import selectors, services
@@ -37,16 +37,14 @@ class ManagerRequiredMixin(DashboardMixin):
         return super().dispatch(request, *args, **kwargs)
 
 
-class UserListView(ManagerRequiredMixin, TemplateView):
+class UserListView(ManagerRequiredMixin, ListPageMixin, TemplateView):
     template_name = "users/user_list.html"
 
     def get_context_data(self, **kwargs) -> dict:
         search = self.request.GET.get("q", "").strip()
         blocked = self.request.GET.get("blocked", "")
         return super().get_context_data(
-            page_obj=selectors.user_page(
-                search=search, blocked=blocked, number=self.request.GET.get("page", "1")
-            ),
+            page_obj=selectors.user_page(search=search, blocked=blocked, number=self.page_number()),
             search=search,
             blocked=blocked,
             can_block=self.request.user.has_perm("users.block_user"),

@@ -1,0 +1,177 @@
+"""What the dashboard forms refuse, shown next to the field, with nothing saved."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from mailing.models import Mailing, Message, Recipient
+
+pytestmark = pytest.mark.django_db
+
+FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def field_errors(response, field: str) -> list[str]:
+    return list(response.context["form"].errors.get(field, []))
+
+
+def mailing_data(message, recipients, *, first=None, end=None, **extra) -> dict:
+    first = first or timezone.localtime() + timedelta(hours=1)
+    end = end or first + timedelta(days=7)
+    return {
+        "message": message.pk,
+        "recipients": [r.pk for r in recipients],
+        "first_send_at": first.strftime(FORMAT),
+        "end_at": end.strftime(FORMAT),
+        "periodicity": "weekly",
+        **extra,
+    }
+
+
+def test_a_recipient_address_is_unique_per_owner_whatever_its_case(user, client_for):
+    Recipient.objects.create(owner=user, email="Ada@Example.org", full_name="Ada")
+
+    response = client_for(user).post(
+        reverse("mailing:recipient_create"), {"email": "ada@example.ORG", "full_name": "Ada again"}
+    )
+
+    assert response.status_code == 200
+    assert field_errors(response, "email") == ["You already have a recipient with this address."]
+    assert (
+        'id="id_email_error"' in response.content.decode()
+        or "is-invalid" in response.content.decode()
+    )
+    assert Recipient.objects.filter(owner=user).count() == 1
+
+
+def test_two_owners_may_have_the_same_recipient_address(user, other_user, client_for):
+    Recipient.objects.create(owner=user, email="ada@example.org", full_name="Ada")
+
+    response = client_for(other_user).post(
+        reverse("mailing:recipient_create"), {"email": "ADA@example.org", "full_name": "Ada"}
+    )
+
+    assert response.status_code == 302
+    assert Recipient.objects.filter(email__iexact="ada@example.org").count() == 2
+
+
+def test_editing_a_recipient_keeps_its_own_address(user, client_for):
+    recipient = Recipient.objects.create(owner=user, email="ada@example.org", full_name="Ada")
+
+    response = client_for(user).post(
+        reverse("mailing:recipient_update", args=[recipient.pk]),
+        {"email": "ada@example.org", "full_name": "Ada Lovelace"},
+    )
+
+    assert response.status_code == 302
+    recipient.refresh_from_db()
+    assert recipient.full_name == "Ada Lovelace"
+
+
+def test_an_invalid_address_is_refused(user, client_for):
+    response = client_for(user).post(
+        reverse("mailing:recipient_create"), {"email": "not-an-address", "full_name": "X"}
+    )
+    assert field_errors(response, "email") == ["Enter a valid email address."]
+
+
+@pytest.mark.parametrize("subject", ["Hello\nBcc: victim@example.org", "Hello\rthere", "A\u2028B"])
+def test_a_subject_with_a_line_break_is_refused(user, client_for, subject):
+    response = client_for(user).post(
+        reverse("mailing:message_create"), {"subject": subject, "body": "Body"}
+    )
+
+    assert field_errors(response, "subject") == ["The subject must be a single line."]
+    assert not Message.objects.exists()
+
+
+def test_the_end_must_come_after_the_first_send(user, client_for, make_mailing):
+    message = Message.objects.create(owner=user, subject="S", body="B")
+    recipient = Recipient.objects.create(owner=user, email="a@example.org", full_name="A")
+    first = timezone.localtime() + timedelta(days=2)
+
+    response = client_for(user).post(
+        reverse("mailing:mailing_create"),
+        mailing_data(message, [recipient], first=first, end=first - timedelta(days=1)),
+    )
+
+    assert field_errors(response, "end_at") == ["The end must come after the first send."]
+    assert not Mailing.objects.exists()
+
+
+def test_a_new_mailing_cannot_end_in_the_past(user, client_for):
+    message = Message.objects.create(owner=user, subject="S", body="B")
+    recipient = Recipient.objects.create(owner=user, email="a@example.org", full_name="A")
+    past = timezone.localtime() - timedelta(days=3)
+
+    response = client_for(user).post(
+        reverse("mailing:mailing_create"),
+        mailing_data(message, [recipient], first=past, end=past + timedelta(days=1)),
+    )
+
+    assert field_errors(response, "end_at") == ["The end is already in the past."]
+
+
+def test_another_users_message_or_recipient_ids_are_refused(user, other_user, client_for):
+    mine = Message.objects.create(owner=user, subject="Mine", body="B")
+    my_recipient = Recipient.objects.create(owner=user, email="a@example.org", full_name="A")
+    theirs = Message.objects.create(owner=other_user, subject="Theirs", body="B")
+    their_recipient = Recipient.objects.create(
+        owner=other_user, email="b@example.org", full_name="B"
+    )
+    client = client_for(user)
+
+    wrong_message = client.post(
+        reverse("mailing:mailing_create"), mailing_data(theirs, [my_recipient])
+    )
+    wrong_recipient = client.post(
+        reverse("mailing:mailing_create"), mailing_data(mine, [my_recipient, their_recipient])
+    )
+
+    assert field_errors(wrong_message, "message") == [
+        "Select a valid choice. That choice is not one of the available choices."
+    ]
+    assert field_errors(wrong_recipient, "recipients") == [
+        f"Select a valid choice. {their_recipient.pk} is not one of the available choices."
+    ]
+    assert not Mailing.objects.exists()
+    # The form only ever offers the user's own rows.
+    page = client.get(reverse("mailing:mailing_create")).content.decode()
+    assert "Mine" in page and "Theirs" not in page and "b@example.org" not in page
+
+
+def test_a_mailing_needs_recipients_or_all_of_them(user, client_for):
+    message = Message.objects.create(owner=user, subject="S", body="B")
+    recipients = [
+        Recipient.objects.create(owner=user, email=f"r{i}@example.org", full_name=f"R{i}")
+        for i in range(3)
+    ]
+    client = client_for(user)
+
+    empty = client.post(reverse("mailing:mailing_create"), mailing_data(message, []))
+    everyone = client.post(
+        reverse("mailing:mailing_create"), mailing_data(message, [], all_recipients="on")
+    )
+
+    assert field_errors(empty, "recipients") == [
+        "Choose at least one recipient, or send to all of them."
+    ]
+    assert everyone.status_code == 302
+    mailing = Mailing.objects.get()
+    assert set(mailing.recipients.all()) == set(recipients)
+    assert mailing.next_send_at == mailing.first_send_at == mailing.schedule_anchor
+    assert mailing.status == Mailing.Status.CREATED
+
+
+def test_a_message_used_by_a_mailing_cannot_be_deleted(user, client_for, make_mailing):
+    mailing = make_mailing(user, recipients=1)
+
+    response = client_for(user).post(
+        reverse("mailing:message_delete", args=[mailing.message_id]), follow=True
+    )
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == [f"This message is used by mailing #{mailing.pk}; delete those first."]
+    assert Message.objects.filter(pk=mailing.message_id).exists()

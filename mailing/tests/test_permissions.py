@@ -1,0 +1,276 @@
+"""The permission rule on every dashboard path: another user's object answers 404, managers
+read everything and write nothing of others', blocked users read but cannot change or send."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from mailing import delivery
+from mailing.models import Attempt, Mailing, Message, Recipient, Run
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass(frozen=True)
+class Path:
+    name: str
+    kind: str  # which of the owner's objects the URL names
+    method: str
+    write: bool
+
+    def url(self, world: "World") -> str:
+        return reverse(f"mailing:{self.name}", args=[getattr(world, self.kind).pk])
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.name}"
+
+
+@dataclass
+class World:
+    owner: User
+    recipient: Recipient
+    message: Message
+    mailing: Mailing
+
+    def snapshot(self) -> tuple:
+        """Everything a write could have changed."""
+        return (
+            list(
+                Recipient.objects.filter(owner=self.owner).values_list("pk", "email", "full_name")
+            ),
+            list(Message.objects.filter(owner=self.owner).values_list("pk", "subject", "body")),
+            list(
+                Mailing.objects.filter(owner=self.owner).values_list(
+                    "pk", "status", "next_send_at", "is_disabled", "end_at"
+                )
+            ),
+            Run.objects.filter(mailing__owner=self.owner).count(),
+            Attempt.objects.filter(mailing__owner=self.owner).count(),
+        )
+
+
+OBJECT_PATHS = [
+    Path("recipient_update", "recipient", "get", True),
+    Path("recipient_update", "recipient", "post", True),
+    Path("recipient_delete", "recipient", "get", True),
+    Path("recipient_delete", "recipient", "post", True),
+    Path("message_detail", "message", "get", False),
+    Path("message_update", "message", "get", True),
+    Path("message_update", "message", "post", True),
+    Path("message_delete", "message", "get", True),
+    Path("message_delete", "message", "post", True),
+    Path("mailing_detail", "mailing", "get", False),
+    Path("mailing_progress", "mailing", "get", False),
+    Path("mailing_update", "mailing", "get", True),
+    Path("mailing_update", "mailing", "post", True),
+    Path("mailing_delete", "mailing", "get", True),
+    Path("mailing_delete", "mailing", "post", True),
+    Path("mailing_send", "mailing", "post", True),
+    Path("mailing_stop", "mailing", "post", True),
+    Path("mailing_schedule", "mailing", "post", True),
+]
+CREATE_PATHS = ["recipient_create", "message_create", "mailing_create"]
+LIST_PATHS = ["dashboard", "recipient_list", "message_list", "mailing_list", "attempt_list"]
+
+
+def form_data(world: World) -> dict:
+    """A valid body for any of the forms, so that a refusal is the rule's, not a form error's."""
+    later = timezone.localtime() + timedelta(days=1)
+    return {
+        "email": "changed@example.org",
+        "full_name": "Changed",
+        "subject": "Changed",
+        "body": "Changed",
+        "message": world.message.pk,
+        "recipients": [world.recipient.pk],
+        "first_send_at": later.strftime("%Y-%m-%dT%H:%M"),
+        "end_at": (later + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
+        "periodicity": "daily",
+        "send_at": (later + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+    }
+
+
+@pytest.fixture
+def world(user, make_mailing) -> World:
+    mailing = make_mailing(user, recipients=2, first_send_at=timezone.now() + timedelta(days=1))
+    message = mailing.message
+    Attempt.objects.create(
+        mailing=mailing,
+        email="past@example.org",
+        status=Attempt.Status.SUCCESS,
+        server_response="250",
+    )
+    return World(user, mailing.recipients.first(), message, mailing)
+
+
+def request(client: Client, path: Path, world: World):
+    if path.method == "get":
+        return client.get(path.url(world))
+    return client.post(path.url(world), form_data(world))
+
+
+@pytest.mark.parametrize("path", OBJECT_PATHS, ids=str)
+def test_another_users_object_answers_404_and_nothing_changes(world, other_user, client_for, path):
+    before = world.snapshot()
+
+    response = request(client_for(other_user), path, world)
+
+    assert response.status_code == 404
+    assert world.snapshot() == before
+
+
+def test_another_user_cannot_disable_or_see_a_mailing_it_does_not_own(
+    world, other_user, client_for
+):
+    url = reverse("mailing:mailing_disable", args=[world.mailing.pk])
+    assert client_for(other_user).post(url).status_code == 404
+
+
+@pytest.mark.parametrize("path", [p for p in OBJECT_PATHS if not p.write], ids=str)
+def test_a_manager_reads_every_users_objects(world, manager, client_for, path):
+    response = request(client_for(manager), path, world)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", [p for p in OBJECT_PATHS if p.write], ids=str)
+def test_a_manager_is_refused_every_write_even_a_forged_post(world, manager, client_for, path):
+    before = world.snapshot()
+
+    response = request(client_for(manager), path, world)
+
+    assert response.status_code == 403
+    assert world.snapshot() == before
+
+
+@pytest.mark.parametrize("name", CREATE_PATHS)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_manager_cannot_create_campaign_objects(world, manager, client_for, name, method):
+    client = client_for(manager)
+    url = reverse(f"mailing:{name}")
+    response = client.get(url) if method == "get" else client.post(url, form_data(world))
+    assert response.status_code == 403
+    assert not Recipient.objects.filter(owner=manager).exists()
+    assert not Message.objects.filter(owner=manager).exists()
+
+
+def test_a_manager_may_disable_a_mailing(world, manager, client_for):
+    response = client_for(manager).post(reverse("mailing:mailing_disable", args=[world.mailing.pk]))
+    assert response.status_code == 302
+    world.mailing.refresh_from_db()
+    assert world.mailing.is_disabled
+
+
+def test_an_owner_may_not_disable_their_own_mailing(world, client_for):
+    response = client_for(world.owner).post(
+        reverse("mailing:mailing_disable", args=[world.mailing.pk])
+    )
+    assert response.status_code == 403
+    world.mailing.refresh_from_db()
+    assert not world.mailing.is_disabled
+
+
+@pytest.mark.parametrize("name", LIST_PATHS)
+def test_lists_show_a_manager_everyone_and_a_user_only_their_own(
+    world, other_user, manager, client_for, make_mailing, record_attempt, name
+):
+    bobs = make_mailing(other_user, recipients=1, subject="Bob's news", domain="bob.example")
+    record_attempt(bobs, email="bob-attempt@bob.example", status=Attempt.Status.FAILURE)
+    url = reverse(f"mailing:{name}")
+
+    own = client_for(world.owner).get(url).content.decode()
+    everyone = client_for(manager).get(url).content.decode()
+
+    assert "bob.example" not in own and "Bob&#x27;s news" not in own
+    if name in ("recipient_list", "attempt_list"):
+        assert "bob.example" in everyone
+    if name in ("message_list", "mailing_list"):
+        assert "Bob&#x27;s news" in everyone
+
+
+def test_the_manager_sees_no_edit_or_delete_buttons_for_others_objects(world, manager, client_for):
+    client = client_for(manager)
+    pages = [
+        reverse("mailing:recipient_list"),
+        reverse("mailing:message_detail", args=[world.message.pk]),
+        reverse("mailing:mailing_list"),
+        reverse("mailing:mailing_detail", args=[world.mailing.pk]),
+    ]
+    for page in pages:
+        html = client.get(page).content.decode()
+        for name in ("recipient_update", "recipient_delete", "message_update", "mailing_update"):
+            obj = {
+                "recipient": world.recipient,
+                "message": world.message,
+                "mailing": world.mailing,
+            }[name.split("_")[0]]
+            assert reverse(f"mailing:{name}", args=[obj.pk]) not in html, (page, name)
+        assert reverse("mailing:mailing_send", args=[world.mailing.pk]) not in html
+    detail = client.get(reverse("mailing:mailing_detail", args=[world.mailing.pk])).content.decode()
+    assert "Disable mailing" in detail
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in OBJECT_PATHS if p.write and p.method == "post"], ids=str
+)
+def test_a_blocked_owner_can_read_but_not_change_or_send(world, client_for, path):
+    type(world.owner).objects.filter(pk=world.owner.pk).update(is_blocked=True)
+    world.owner.refresh_from_db()
+    client = client_for(world.owner)
+    before = world.snapshot()
+
+    response = request(client, path, world)
+
+    assert response.status_code == 403
+    assert world.snapshot() == before
+    detail = client.get(reverse("mailing:mailing_detail", args=[world.mailing.pk]))
+    assert detail.status_code == 200
+    assert "Your account is blocked." in detail.content.decode()
+
+
+@pytest.mark.parametrize("name", CREATE_PATHS)
+def test_a_blocked_user_cannot_create(world, client_for, name):
+    type(world.owner).objects.filter(pk=world.owner.pk).update(is_blocked=True)
+    world.owner.refresh_from_db()
+    client = client_for(world.owner)
+
+    assert client.get(reverse(f"mailing:{name}")).status_code == 403
+    assert client.post(reverse(f"mailing:{name}"), form_data(world)).status_code == 403
+
+
+@pytest.mark.parametrize("name", ["users:user_list"])
+def test_manager_pages_are_refused_to_users(world, client_for, name):
+    assert client_for(world.owner).get(reverse(name)).status_code == 403
+
+
+def test_every_dashboard_page_needs_a_sign_in(world):
+    client = Client()
+    urls = [reverse(f"mailing:{name}") for name in LIST_PATHS + CREATE_PATHS]
+    urls += [path.url(world) for path in OBJECT_PATHS]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"], url
+
+
+def test_a_post_without_the_csrf_token_is_refused(world):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.owner)
+
+    response = client.post(reverse("mailing:mailing_send", args=[world.mailing.pk]))
+
+    assert response.status_code == 403
+    assert not Run.objects.filter(mailing=world.mailing).exists()
+
+
+def test_stop_by_the_owner_works_while_a_run_is_queued(world, client_for):
+    delivery.start_run(mailing=world.mailing)
+    response = client_for(world.owner).post(
+        reverse("mailing:mailing_stop", args=[world.mailing.pk])
+    )
+    assert response.status_code == 302
+    world.mailing.refresh_from_db()
+    assert world.mailing.status == Mailing.Status.FINISHED
