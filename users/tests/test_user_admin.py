@@ -1,0 +1,107 @@
+"""The manager's user list: who is there, block and unblock."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from conftest import PASSWORD
+from mailing import delivery
+from mailing.models import Attempt, Delivery, Mailing
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def flash(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_the_list_shows_every_account_with_its_mailing_count(
+    user, other_user, manager, client_for, make_mailing
+):
+    make_mailing(user, recipients=1)
+    make_mailing(user, recipients=1)
+
+    page = client_for(manager).get(reverse("users:user_list")).context["page_obj"]
+
+    counts = {account.email: account.mailing_count for account in page.object_list}
+    assert counts == {"alice@example.com": 2, "bob@example.com": 0, "manager@example.com": 0}
+
+
+def test_the_list_can_be_searched_and_filtered(user, other_user, manager, client_for):
+    User.objects.filter(pk=other_user.pk).update(is_blocked=True)
+    client = client_for(manager)
+
+    def emails(**query) -> set[str]:
+        page = client.get(reverse("users:user_list"), query).context["page_obj"]
+        return {account.email for account in page.object_list}
+
+    assert emails(q="alice") == {"alice@example.com"}
+    assert emails(q="Bob") == {"bob@example.com"}  # first name
+    assert emails(blocked="yes") == {"bob@example.com"}
+    assert "bob@example.com" not in emails(blocked="no")
+
+
+def test_blocking_stops_the_users_queue_and_unblocking_restores_the_account(
+    user, manager, client_for, make_mailing
+):
+    mailing = make_mailing(user, recipients=3)
+    delivery.start_run(mailing=mailing)
+    boss = client_for(manager)
+
+    blocked = boss.post(reverse("users:user_block", args=[user.pk]), follow=True)
+
+    assert flash(blocked) == ["alice@example.com is blocked; their mailings stopped."]
+    user.refresh_from_db()
+    assert user.is_blocked and user.blocked_by == manager and user.blocked_at
+    assert not Delivery.objects.filter(run__mailing=mailing, state="pending").exists()
+    assert Attempt.objects.filter(mailing=mailing, status="failure").count() == 3
+    mailing.refresh_from_db()
+    assert mailing.status == Mailing.Status.FINISHED
+
+    unblocked = boss.post(reverse("users:user_unblock", args=[user.pk]), follow=True)
+    assert flash(unblocked) == ["alice@example.com is unblocked."]
+    user.refresh_from_db()
+    assert not user.is_blocked and user.blocked_by is None
+
+
+def test_a_blocked_user_can_still_sign_in_and_sees_why_they_cannot_act(user, manager, client_for):
+    client_for(manager).post(reverse("users:user_block", args=[user.pk]))
+    client = Client()
+
+    response = client.post(
+        reverse("account_login"), {"login": user.email, "password": PASSWORD}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert response.context["user"].is_authenticated
+    assert "Your account is blocked." in response.content.decode()
+    assert "New mailing" not in client.get(reverse("mailing:dashboard")).content.decode()
+
+
+@pytest.mark.parametrize("target", ["self", "staff"])
+def test_a_manager_cannot_block_themselves_or_staff(manager, make_user, client_for, target):
+    victim = manager if target == "self" else make_user("admin@example.com", is_staff=True)
+
+    response = client_for(manager).post(reverse("users:user_block", args=[victim.pk]), follow=True)
+
+    victim.refresh_from_db()
+    assert not victim.is_blocked
+    assert flash(response) in (
+        ["You cannot block your own account."],
+        ["Staff accounts cannot be blocked here."],
+    )
+
+
+def test_users_cannot_block_anyone(user, other_user, client_for):
+    response = client_for(user).post(reverse("users:user_block", args=[other_user.pk]))
+    assert response.status_code == 403
+    other_user.refresh_from_db()
+    assert not other_user.is_blocked
+
+
+def test_block_is_post_only(user, manager, client_for):
+    response = client_for(manager).get(reverse("users:user_block", args=[user.pk]))
+    assert response.status_code == 405
+    user.refresh_from_db()
+    assert not user.is_blocked
