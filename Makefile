@@ -58,8 +58,12 @@ scheduler: install
 	$(PY) manage.py run_scheduler
 
 ## Benchmarks: commands that print figures (they need PostgreSQL; see README)
+BENCH_PAGES_DB := postgres://postgres@127.0.0.1:5432/campaigns_bench_pages
 bench-pages: install-dev
-	$(PY) manage.py bench_pages
+	@psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'campaigns_bench_pages'" | grep -q 1 \
+	  || createdb -h 127.0.0.1 -U postgres campaigns_bench_pages
+	DATABASE_URL=$(BENCH_PAGES_DB) $(PY) manage.py migrate --noinput -v0
+	DEBUG=false LOG_LEVEL=WARNING DATABASE_URL=$(BENCH_PAGES_DB) $(PY) manage.py bench_pages $(BENCH_ARGS)
 
 BENCH_SEND_DB := postgres://postgres@127.0.0.1:5432/campaigns_bench_send
 bench-send: install-dev

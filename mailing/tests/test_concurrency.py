@@ -81,9 +81,7 @@ def test_a_sender_killed_mid_run_loses_nobody_and_repeats_at_most_its_commit_gro
     assert mailing.status == Mailing.Status.FINISHED
 
 
-def test_ctrl_c_stops_a_sender_cleanly_with_everything_sent_recorded(
-    user, make_mailing, smtp_sink
-):
+def test_ctrl_c_stops_a_sender_cleanly_with_everything_sent_recorded(user, make_mailing, smtp_sink):
     mailing = make_mailing(user, recipients=600)
     delivery.start_run(mailing=mailing)
     smtp_sink.keep_messages = False
