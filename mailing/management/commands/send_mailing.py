@@ -4,6 +4,8 @@ Safe beside the scheduler and other senders: deliveries are claimed, so the proc
 the run and nobody gets the same occurrence twice.
 """
 
+import signal
+
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -23,6 +25,13 @@ class Command(BaseCommand):
             default=None,
             help="Parallel SMTP connections (default: MAILING_SENDER_CONNECTIONS).",
         )
+
+    def _stop_gracefully(self, signum, frame) -> None:
+        """First Ctrl+C: finish the message in hand, record, hand the rest back. Second: now."""
+        if delivery.stop_requested.is_set():
+            raise KeyboardInterrupt
+        delivery.stop_requested.set()
+        self.stderr.write("\nStopping after the message in hand (Ctrl+C again to stop at once)…")
 
     def handle(self, *args, mailing_id: int, connections: int | None, **options) -> None:
         mailing = Mailing.objects.select_related("owner", "message").filter(pk=mailing_id).first()
@@ -71,19 +80,20 @@ class Command(BaseCommand):
                 f"sent {report.sent} failed {report.failed} retry {report.deferred}",
             )
 
+        previous_handler = signal.signal(signal.SIGINT, self._stop_gracefully)
         try:
             report = delivery.deliver(
                 mailing_id=mailing.pk, connections=connections, on_progress=on_progress
             )
         except KeyboardInterrupt:
-            raise CommandError(
-                "Interrupted. What was sent is recorded; the rest stays queued for the "
-                "scheduler (or run this command again).",
-                returncode=130,
-            ) from None
-        bar.finish(
-            report.attempted, f"sent {report.sent} failed {report.failed} retry {report.deferred}"
-        )
+            raise CommandError("Interrupted.", returncode=130) from None
+        finally:
+            signal.signal(signal.SIGINT, previous_handler)
+        if not delivery.stop_requested.is_set():
+            bar.finish(
+                report.attempted,
+                f"sent {report.sent} failed {report.failed} retry {report.deferred}",
+            )
         delivery.finish_completed()
 
         skipped = max(0, to_do - report.attempted)
@@ -92,6 +102,12 @@ class Command(BaseCommand):
             f"skipped {skipped} (taken by another sender or cancelled) "
             f"in {report.seconds:.2f} s ({report.rate:,.0f} msg/s)."
         )
+        if delivery.stop_requested.is_set():
+            raise CommandError(
+                "Interrupted. What was sent is recorded; the rest stays queued for the "
+                "scheduler (or run this command again).",
+                returncode=130,
+            )
         if report.attempted and not report.sent:
             raise CommandError(
                 f"No message could be delivered. Last reply: {report.last_failure or 'none'}"
