@@ -1,10 +1,12 @@
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from wagtail.admin.panels import FieldPanel
 from wagtail.fields import RichTextField
 from wagtail.models import Page
 
 from blog.selectors import random_posts
 from mailing.selectors import site_totals
+
+from . import page_cache
 
 
 class HomePage(Page):
@@ -20,5 +22,14 @@ class HomePage(Page):
     def get_context(self, request: HttpRequest, *args, **kwargs) -> dict:
         context = super().get_context(request, *args, **kwargs)
         context["totals"] = site_totals()
-        context["random_posts"] = random_posts(count=3)
+        context["random_posts"] = random_posts(count=page_cache.CARDS_ON_HOME_PAGE)
         return context
+
+    def serve(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # Read before rendering: see page_cache.keep().
+        versions = page_cache.Versions.current()
+        response = super().serve(request, *args, **kwargs)
+        if hasattr(response, "render"):
+            response.render()
+        page_cache.keep(request, response, versions)
+        return response

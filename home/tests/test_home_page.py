@@ -105,9 +105,10 @@ def test_publishing_and_unpublishing_shows_at_once(client):
 def test_random_posts_are_never_picked_with_order_by_random(client):
     make_posts(10)
 
-    for _ in range(2):  # the first request fills the cache, the second reads it
+    for attempt in range(2):  # the first request fills the cache, the second reads it
         with CaptureQueriesContext(connection) as queries:
             assert client.get("/").status_code == 200
         sql = [q["sql"].upper() for q in queries.captured_queries]
-        assert sql, "no queries captured"
+        # The second may come from the page's cached copy without any query (home.page_cache).
+        assert sql or attempt, "no queries captured"
         assert not any("RANDOM()" in s or "RAND()" in s for s in sql)

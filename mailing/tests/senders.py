@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection
@@ -14,12 +15,17 @@ MANAGE = Path(settings.BASE_DIR) / "manage.py"
 
 
 def database_url() -> str:
-    """The URL of the database this test process uses (the test database, not the dev one)."""
+    """DATABASE_URL of the database this test run created (a file, or test_<name>), for the
+    processes a test starts."""
     db = connection.settings_dict
     if connection.vendor == "sqlite":
         return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    user = quote(db.get("USER") or "", safe="")
+    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
+    credentials = f"{user}{password}@" if user else ""
+    host = db.get("HOST") or "localhost"
+    port = db.get("PORT") or 5432
+    return f"postgres://{credentials}{host}:{port}/{quote(db['NAME'])}"
 
 
 def sender_env(sink: SmtpSink, **overrides: str) -> dict[str, str]:

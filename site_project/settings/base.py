@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
+    # Anonymous visits to the home page from its cached copy; last, so all of the above apply.
+    "home.page_cache.AnonymousHomePageMiddleware",
 ]
 
 ROOT_URLCONF = "site_project.urls"
