@@ -53,13 +53,13 @@ def test_views_count_when_the_body_comes_from_the_fragment_cache(client, post):
 
 
 @pytest.mark.django_db
-def test_a_304_answer_still_counts_as_a_view(client, post):
-    etag = client.get(post.url)["ETag"]
+def test_a_reader_who_reloads_sees_the_count_rise(client, post):
+    first = client.get(post.url)
 
-    response = client.get(post.url, headers={"if-none-match": etag})
+    again = client.get(post.url, headers={"if-none-match": first["ETag"]})
 
-    assert response.status_code == 304
-    assert response.content == b""
+    assert again.status_code == 200  # never a stale copy with the old count
+    assert (views_shown(first), views_shown(again)) == (1, 2)
     assert view_count(post) == 2
 
 
@@ -203,10 +203,10 @@ def test_posts_on_the_same_day_are_ordered_by_creation(client):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("which", ["home", "index", "post"])
+@pytest.mark.parametrize("which", ["home", "index"])
 def test_public_pages_answer_conditional_gets(client, which):
-    post = make_post("Cached post")
-    url = {"home": "/", "index": blog_index().url, "post": post.url}[which]
+    make_post("Cached post")
+    url = {"home": "/", "index": blog_index().url}[which]
 
     response = client.get(url)
     etag = response.get("ETag")
@@ -217,18 +217,3 @@ def test_public_pages_answer_conditional_gets(client, which):
 
     assert again.status_code == 304
     assert again["ETag"] == etag
-
-
-@pytest.mark.django_db
-def test_republishing_a_post_changes_its_etag(client):
-    post = make_post("Versioned")
-    etag = client.get(post.url)["ETag"]
-    page = BlogPage.objects.get(pk=post.pk)
-    page.intro = "A new introduction."
-    page.save_revision().publish()
-
-    response = client.get(post.url, headers={"if-none-match": etag})
-
-    assert response.status_code == 200
-    assert "A new introduction." in response.content.decode()
-    assert response["ETag"] != etag
