@@ -25,18 +25,11 @@ from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from blog.models import BlogIndexPage, BlogPage
+from e2e.browser import CHROMIUM, CHROMIUM_ARGS
 from home.models import HomePage
 from mailing.smtp_sink import SmtpSink
 from mailing.tests.senders import database_url
 
-CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(settings.BASE_DIR) / "test-results"
 
 # Pages answer in milliseconds; the generous limit only matters on a loaded CI machine.

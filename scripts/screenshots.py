@@ -28,16 +28,9 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from mailing.smtp_sink import SmtpSink  # noqa: E402 - needs BASE_DIR on the path
+from e2e.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - needs BASE_DIR on the path
+from mailing.smtp_sink import SmtpSink  # noqa: E402
 
-CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT = {"width": 1280, "height": 860}
 USER = ("user@example.com", "demo-user-pass")
 MANAGER = ("manager@example.com", "demo-manager-pass")
