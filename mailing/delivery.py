@@ -8,9 +8,10 @@
 3. Send     `deliver` runs a few SMTP connections in threads; the message is rendered once
             per run and only the To/Message-ID headers differ per recipient.
 4. Record   After each message (never before) its `Attempt`, the delivery's new state and
-            the `DailyStat` totals are committed together. The final "." of DATA and that
-            commit happen under one process-wide lock, so at most one sent message (or
-            MAILING_COMMIT_EVERY of them) is ever unrecorded: all a kill -9 can re-send.
+            the `DailyStat` totals are committed together. A connection takes one of
+            MAILING_COMMIT_EVERY slots (default 1) before the final "." of DATA and the slot
+            comes back when that record is committed, so at most that many sent messages are
+            ever unrecorded: all a kill -9 can re-send.
 5. Classify 2xx sent; 4xx, timeouts, refused or dropped connections and garbage retried with
             exponential backoff up to MAILING_MAX_TRIES; 5xx failed at once.
 6. Recover  `requeue_expired_claims` hands the leases of a dead sender back to the queue.
@@ -446,53 +447,82 @@ def _daily_stats_statement(totals: dict[tuple[int, object], tuple[int, int]]) ->
 class Recorder:
     """The commit point shared by a sender's connections.
 
-    The final "." of a message and the buffering of its outcome happen under `lock`; the
-    buffer is committed once it holds `commit_every` outcomes (or is a second old), so at
-    any instant at most `commit_every` sent messages are unrecorded.
+    A message is ambiguous from the moment its final "." is sent until its outcome is
+    committed: a crash in between may send it twice. The recorder hands out
+    MAILING_COMMIT_EVERY *slots* for that window (`sending`); a connection takes one before
+    the dot and the slot comes back only when the outcome is committed. So at any instant at
+    most that many sent messages are unrecorded, while several connections still overlap
+    their round trips. The buffer is committed when every slot is waiting in it, when it holds
+    MAILING_COMMIT_EVERY outcomes, or when its oldest is a second old.
     """
 
     def __init__(self, *, report: DeliveryReport, on_progress: Callable | None) -> None:
-        self.lock = threading.Lock()
         self.report = report
         self.commit_every = max(1, settings.MAILING_COMMIT_EVERY)
         self.max_tries = max(1, settings.MAILING_MAX_TRIES)
         self.retry_base = settings.MAILING_RETRY_BASE_SECONDS
         self._on_progress = on_progress
+        self._slots = threading.Semaphore(self.commit_every)
+        self._lock = threading.Lock()  # guards the buffer
         self._buffer: list[Outcome] = []
+        self._slots_in_buffer = 0
         self._oldest = 0.0
 
-    def add(self, outcomes: list[Outcome]) -> None:
-        """Buffer outcomes; the caller holds `lock`."""
-        if not self._buffer:
-            self._oldest = time.monotonic()
-        self._buffer.extend(outcomes)
-        for outcome in outcomes:
-            if outcome.reply.kind != SUCCESS:
-                self.report.last_failure = str(outcome.reply)
-        if (
-            len(self._buffer) >= self.commit_every
-            or time.monotonic() - self._oldest >= MAX_RECORD_DELAY_SECONDS
-        ):
-            self.flush()
+    def take_slot(self) -> None:
+        """Before a final dot: wait for one of the MAILING_COMMIT_EVERY ambiguity slots.
+
+        `add(..., slot=True)` hands the slot to the buffer, which gives it back once the
+        outcome is committed; `give_back_slot` returns it if nothing was sent after all."""
+        self._slots.acquire()
+
+    def give_back_slot(self) -> None:
+        self._slots.release()
+
+    def add(self, outcomes: list[Outcome], *, slot: bool = False) -> None:
+        """Buffer outcomes (with the slot their send held, if any); commit when due."""
+        with self._lock:
+            self._slots_in_buffer += int(slot)
+            if not self._buffer:
+                self._oldest = time.monotonic()
+            self._buffer.extend(outcomes)
+            for outcome in outcomes:
+                if outcome.reply.kind != SUCCESS:
+                    self.report.last_failure = str(outcome.reply)
+            if (
+                self._slots_in_buffer >= self.commit_every
+                or len(self._buffer) >= self.commit_every
+                or time.monotonic() - self._oldest >= MAX_RECORD_DELAY_SECONDS
+            ):
+                self._flush()
 
     def flush(self) -> None:
-        """Commit the buffer; the caller holds `lock`. Retries a failing database briefly."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Commit the buffer (the caller holds `_lock`); retries a failing database briefly."""
         if not self._buffer:
             return
-        for attempt in range(3):
-            try:
-                counts = write_outcomes(
-                    self._buffer, max_tries=self.max_tries, retry_base=self.retry_base
-                )
-                break
-            except Exception:
-                if attempt == 2:
-                    # Leave the claims leased: after the lease another sender re-sends them.
-                    logger.exception("delivery.record_failed", extra={"count": len(self._buffer)})
-                    self._buffer.clear()
-                    raise
-                time.sleep(0.5 * (attempt + 1))
-        self._buffer.clear()
+        try:
+            for attempt in range(3):
+                try:
+                    counts = write_outcomes(
+                        self._buffer, max_tries=self.max_tries, retry_base=self.retry_base
+                    )
+                    break
+                except Exception:
+                    if attempt == 2:
+                        # The claims stay leased: after the lease another sender re-sends them.
+                        logger.exception(
+                            "delivery.record_failed", extra={"count": len(self._buffer)}
+                        )
+                        raise
+                    time.sleep(0.5 * (attempt + 1))
+        finally:
+            self._buffer.clear()
+            for _ in range(self._slots_in_buffer):
+                self._slots.release()
+            self._slots_in_buffer = 0
         self.report.sent += counts.get(SENT, 0)
         self.report.failed += counts.get(FAILED, 0)
         self.report.deferred += counts.get(PENDING, 0)
@@ -534,8 +564,7 @@ def deliver(
             )
     finally:
         # Whatever happened (Ctrl+C included), what was sent gets recorded.
-        with recorder.lock:
-            recorder.flush()
+        recorder.flush()
         report.finished = time.monotonic()
     return report
 
@@ -656,8 +685,7 @@ class _Worker:
                     now = timezone.now()
                     remaining = [c for c in batch[done:] if c.run_id in live_runs]
                     stopped.extend(c for c in batch[done:] if c.run_id not in live_runs)
-                    with self.recorder.lock:
-                        self.recorder.add([Outcome(c, failure, now) for c in remaining])
+                    self.recorder.add([Outcome(c, failure, now) for c in remaining])
                     done = len(batch)
                     break
                 self._send_one(claim, rendered[claim.run_id])
@@ -676,9 +704,17 @@ class _Worker:
         refusal = self.transport.begin(
             message, delivery_id=claim.delivery_id, email=claim.email, full_name=claim.full_name
         )
-        with self.recorder.lock:
-            reply = refusal if refusal is not None else self.transport.commit()
-            self.recorder.add([Outcome(claim, reply, timezone.now())])
+        if refusal is not None:
+            # Refused before the end of DATA: not sent, so nothing ambiguous to bound.
+            self.recorder.add([Outcome(claim, refusal, timezone.now())])
+            return
+        self.recorder.take_slot()
+        try:
+            reply = self.transport.commit()
+        except BaseException:
+            self.recorder.give_back_slot()
+            raise
+        self.recorder.add([Outcome(claim, reply, timezone.now())], slot=True)
 
     def _renew_lease(self, token: uuid.UUID) -> None:
         Delivery.objects.filter(claim_token=token, state=CLAIMED).update(

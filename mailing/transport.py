@@ -1,8 +1,8 @@
 """How a rendered message leaves the building.
 
 `SmtpTransport` talks SMTP itself (smtplib underneath) so that a message can be sent in two
-steps: `begin` does everything up to the end of the DATA body, `commit` sends the final "."
-and reads the reply. Until that dot the server discards the message if we die, so only the
+steps: `begin` does everything up to the server's go-ahead for DATA, `commit` sends the body
+with the final "." and reads the reply. Until that dot the server discards the message if we die, so only the
 commit step is ambiguous — which is what lets the engine promise that a killed sender leaves
 at most the one message in flight undecided. One connection carries many messages.
 
@@ -115,6 +115,7 @@ class SmtpTransport:
         self.timeout = settings.EMAIL_TIMEOUT
         self._smtp: smtplib.SMTP | None = None
         self._in_transaction = False
+        self._payload = b""
 
     def open(self) -> Reply | None:
         """Connect; returns a failure reply when the server cannot be reached."""
@@ -151,7 +152,7 @@ class SmtpTransport:
     def begin(
         self, message: RenderedMessage, *, delivery_id: int, email: str, full_name: str
     ) -> Reply | None:
-        """MAIL, RCPT, DATA and the body; a reply means the server refused before the end.
+        """MAIL, RCPT and DATA; a reply means the server refused before the message.
 
         The commands are written as bytes and read with `_read_reply` rather than through
         smtplib's per-command helpers, which parse and re-quote every address: that was a
@@ -189,7 +190,7 @@ class SmtpTransport:
                     _read_reply(smtp)
                 return self._refused(refusal)
             self._in_transaction = True
-            smtp.sock.sendall(envelope.payload)
+            self._payload = envelope.payload
         except UnicodeEncodeError:
             # Without SMTPUTF8 an address must be plain ASCII; this one will never get through.
             return Reply(553, "The address is not plain ASCII and cannot be sent to")
@@ -198,12 +199,13 @@ class SmtpTransport:
         return None
 
     def commit(self) -> Reply:
-        """The final dot: from here the server owns the message."""
+        """The body and the final dot, in one write: from here the server owns the message."""
         smtp = self._smtp
         assert smtp is not None and self._in_transaction
         self._in_transaction = False
+        payload, self._payload = self._payload, b""
         try:
-            smtp.sock.sendall(b".\r\n")
+            smtp.sock.sendall(payload + b".\r\n")
             reply = _read_reply(smtp)
         except (smtplib.SMTPException, OSError) as exc:
             return self._broken(exc, "waiting for the reply to DATA")
