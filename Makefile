@@ -68,8 +68,9 @@ bench-pages: install-dev
 BENCH_SEND_DB := postgres://postgres@127.0.0.1:5432/campaigns_bench_send
 bench-send: install-dev
 	@scripts/ensure-smtp-sink.sh
-	@psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'campaigns_bench_send'" | grep -q 1 \
-	  || createdb -h 127.0.0.1 -U postgres campaigns_bench_send
+	@# A new database each time: figures do not depend on what earlier runs left behind.
+	@dropdb -h 127.0.0.1 -U postgres --if-exists campaigns_bench_send
+	@createdb -h 127.0.0.1 -U postgres campaigns_bench_send
 	DATABASE_URL=$(BENCH_SEND_DB) $(PY) manage.py migrate --noinput -v0
 	DATABASE_URL=$(BENCH_SEND_DB) $(PY) manage.py bench_send $(BENCH_ARGS)
 

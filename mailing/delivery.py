@@ -21,9 +21,11 @@
 """
 
 import logging
+import random
 import threading
 import time
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -191,32 +193,49 @@ class Claimed:
     tries: int
 
 
-def claimable(*, now: datetime, mailing_id: int | None = None) -> QuerySet:
-    deliveries = Delivery.objects.filter(
-        state=PENDING,
-        next_try_at__lte=now,
-        run__cancelled_at__isnull=True,
-        run__mailing__is_disabled=False,
-        run__mailing__owner__is_blocked=False,
+def sendable_runs(*, mailing_id: int | None = None) -> QuerySet:
+    """Open runs whose deliveries may go out: not cancelled, mailing enabled, owner not blocked."""
+    runs = Run.objects.filter(
+        finished_at__isnull=True,
+        cancelled_at__isnull=True,
+        mailing__is_disabled=False,
+        mailing__owner__is_blocked=False,
     )
     if mailing_id is not None:
-        deliveries = deliveries.filter(run__mailing_id=mailing_id)
-    return deliveries
+        runs = runs.filter(mailing_id=mailing_id)
+    return runs
+
+
+def claimable(*, now: datetime, mailing_id: int | None = None) -> QuerySet:
+    return Delivery.objects.filter(
+        run__in=sendable_runs(mailing_id=mailing_id), state=PENDING, next_try_at__lte=now
+    )
 
 
 def claim_batch(
     *, limit: int, lease_seconds: int, mailing_id: int | None = None, now: datetime | None = None
 ) -> list[Claimed]:
-    """Lease up to `limit` due deliveries to the caller; no two callers get the same row."""
+    """Lease up to `limit` due deliveries to the caller; no two callers get the same row.
+
+    The queue is read one run at a time, each through the (run, state, next_try_at, id)
+    index, so a claim costs the same at the start and at the end of a 100,000-recipient run
+    whatever the planner's statistics say; the runs are taken in random order, so mailings
+    sent at the same time share the senders instead of waiting for one another."""
     now = now or timezone.now()
     token = uuid.uuid4()
+    run_ids = list(sendable_runs(mailing_id=mailing_id).values_list("pk", flat=True))
+    random.shuffle(run_ids)
     with transaction.atomic():
-        ids = list(
-            claimable(now=now, mailing_id=mailing_id)
-            .order_by("next_try_at", "pk")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[:limit]
-        )
+        ids: list[int] = []
+        for run_id in run_ids:
+            ids += (
+                Delivery.objects.filter(run_id=run_id, state=PENDING, next_try_at__lte=now)
+                .order_by("next_try_at", "pk")
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)[: limit - len(ids)]
+            )
+            if len(ids) >= limit:
+                break
         if not ids:
             return []
         # `state=PENDING` again: on SQLite (no row locks) a rival may have taken some first.
@@ -225,10 +244,13 @@ def claim_batch(
             claim_token=token,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
         )
+    # Read back by primary key and keep what carries our token: a lookup by token alone
+    # could walk every claim ever made until VACUUM clears them from its index.
     rows = (
-        Delivery.objects.filter(claim_token=token, state=CLAIMED)
+        Delivery.objects.filter(pk__in=ids)
         .order_by("pk")
         .values_list(
+            "claim_token",
             "pk",
             "run_id",
             "run__mailing_id",
@@ -238,7 +260,7 @@ def claim_batch(
             "tries",
         )
     )
-    return [Claimed(row[0], token, *row[1:]) for row in rows]
+    return [Claimed(row[1], token, *row[2:]) for row in rows if row[0] == token]
 
 
 def release(*, claims: Iterable[Claimed]) -> int:
@@ -306,6 +328,10 @@ def write_outcomes(outcomes: list[Outcome], *, max_tries: int, retry_base: int) 
     if not outcomes:
         return {}
     try:
+        if len(outcomes) == 1:
+            state = _record_one_prepared(outcomes[0], max_tries=max_tries, retry_base=retry_base)
+            if state is not None:
+                return {state: 1}
         return _write_outcomes(outcomes, max_tries=max_tries, retry_base=retry_base)
     except IntegrityError:
         # A recipient or mailing was deleted while its message was in flight: keep every
@@ -326,6 +352,36 @@ def write_outcomes(outcomes: list[Outcome], *, max_tries: int, retry_base: int) 
         )
 
 
+def _attempt_row(
+    outcome: Outcome,
+    *,
+    state: str,
+    next_try_at: datetime | None,
+    max_tries: int,
+    recipients: set[int] | None = None,
+) -> tuple:
+    """The Attempt columns (mailing, recipient, run, email, time, status, reply) of an outcome.
+
+    `recipients`, when given, are the recipients that still exist; others are left out."""
+    claim = outcome.claim
+    text = str(outcome.reply)
+    if state == PENDING:
+        retry_at = timezone.localtime(next_try_at)
+        text = f"{text} (try {claim.tries + 1} of {max_tries}; next at {retry_at:%H:%M:%S})"
+    recipient_id = claim.recipient_id
+    if recipients is not None and recipient_id not in recipients:
+        recipient_id = None
+    return (
+        claim.mailing_id,
+        recipient_id,
+        claim.run_id,
+        claim.email,
+        _db_datetime(outcome.at),
+        Attempt.Status.SUCCESS if state == SENT else Attempt.Status.FAILURE,
+        text[:2000],
+    )
+
+
 def _write_outcomes(
     outcomes: list[Outcome],
     *,
@@ -342,22 +398,13 @@ def _write_outcomes(
         state, next_try_at = _next_state(outcome, max_tries=max_tries, retry_base=retry_base)
         counts[state] += 1
         success = state == SENT
-        text = str(outcome.reply)
-        if state == PENDING:
-            retry_at = timezone.localtime(next_try_at)
-            text = f"{text} (try {claim.tries + 1} of {max_tries}; next at {retry_at:%H:%M:%S})"
-        recipient_id = claim.recipient_id
-        if recipients is not None and recipient_id not in recipients:
-            recipient_id = None
         attempts.append(
-            (
-                claim.mailing_id,
-                recipient_id,
-                claim.run_id,
-                claim.email,
-                _db_datetime(outcome.at),
-                Attempt.Status.SUCCESS if success else Attempt.Status.FAILURE,
-                text[:2000],
+            _attempt_row(
+                outcome,
+                state=state,
+                next_try_at=next_try_at,
+                max_tries=max_tries,
+                recipients=recipients,
             )
         )
         updates[(claim.token, state, claim.tries + 1, next_try_at)].append(claim.delivery_id)
@@ -394,6 +441,62 @@ def _write_outcomes(
     return counts
 
 
+def _record_one_prepared(outcome: Outcome, *, max_tries: int, retry_base: int) -> str | None:
+    """PostgreSQL, one outcome (the default: a commit after every message): one prepared
+    statement, parsed and planned once per connection, instead of three. The per-message
+    commit chain is the sender's critical path, and this takes about 30% off it.
+
+    Returns the delivery's new state, or None where this does not apply (another database,
+    or inside a transaction)."""
+    if connection.vendor != "postgresql" or not connection.get_autocommit():
+        return None
+    claim = outcome.claim
+    state, next_try_at = _next_state(outcome, max_tries=max_tries, retry_base=retry_base)
+    ok = state == SENT
+    with connection.cursor() as cursor:
+        with _prepared_lock:
+            if connection.connection not in _prepared_connections:
+                cursor.execute(_record_one_statement())
+                _prepared_connections.add(connection.connection)
+        cursor.execute(
+            f"EXECUTE {_RECORD_ONE} ({', '.join(['%s'] * 15)})",
+            [
+                *_attempt_row(outcome, state=state, next_try_at=next_try_at, max_tries=max_tries),
+                state,
+                claim.tries + 1,
+                _db_datetime(next_try_at) if next_try_at is not None else None,
+                claim.delivery_id,
+                _db_token(claim.token),
+                connection.ops.adapt_datefield_value(timezone.localdate(outcome.at)),
+                int(ok),
+                int(not ok),
+            ],
+        )
+    return state
+
+
+_RECORD_ONE = "mailing_record_one"
+_prepared_lock = threading.Lock()
+# The DB-API connections that hold the statement (a reconnect needs it prepared again).
+_prepared_connections: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _record_one_statement() -> str:
+    qn = connection.ops.quote_name
+    return (
+        f"PREPARE {_RECORD_ONE} (bigint, bigint, bigint, varchar, timestamptz, varchar, text, "
+        "varchar, integer, timestamptz, bigint, uuid, date, integer, integer) AS "
+        f"WITH attempt AS (INSERT INTO {qn(Attempt._meta.db_table)} (mailing_id, recipient_id, "
+        "run_id, email, attempted_at, status, server_response) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)), "
+        f"delivery AS (UPDATE {qn(Delivery._meta.db_table)} SET state = $8, tries = $9, "
+        "claim_token = NULL, lease_expires_at = NULL, next_try_at = COALESCE($10, next_try_at) "
+        f"WHERE id = $11 AND claim_token = $12 AND state = '{CLAIMED}') "
+        f"INSERT INTO {qn(DailyStat._meta.db_table)} (mailing_id, day, successes, failures) "
+        f"VALUES ($1, $13, $14, $15) {_daily_stats_conflict()}"
+    )
+
+
 def _execute_together(statements: list[tuple[str, list]]) -> None:
     """Run statements as one transaction, in one round trip where the database allows it.
 
@@ -427,15 +530,22 @@ def add_daily_stats(totals: dict[tuple[int, object], tuple[int, int]]) -> None:
             cursor.execute(*_daily_stats_statement(totals))
 
 
+def _daily_stats_conflict() -> str:
+    table = connection.ops.quote_name(DailyStat._meta.db_table)
+    return (
+        "ON CONFLICT (mailing_id, day) DO UPDATE SET "
+        f"successes = {table}.successes + excluded.successes, "
+        f"failures = {table}.failures + excluded.failures"
+    )
+
+
 def _daily_stats_statement(totals: dict[tuple[int, object], tuple[int, int]]) -> tuple[str, list]:
     table = connection.ops.quote_name(DailyStat._meta.db_table)
     adapt_day = connection.ops.adapt_datefield_value
     return (
         f"INSERT INTO {table} (mailing_id, day, successes, failures) VALUES "
         + ", ".join(["(%s, %s, %s, %s)"] * len(totals))
-        + " ON CONFLICT (mailing_id, day) DO UPDATE SET "
-        f"successes = {table}.successes + excluded.successes, "
-        f"failures = {table}.failures + excluded.failures",
+        + f" {_daily_stats_conflict()}",
         [
             value
             for (mailing_id, day), (ok, bad) in totals.items()
@@ -449,21 +559,26 @@ class Recorder:
 
     A message is ambiguous from the moment its final "." is sent until its outcome is
     committed: a crash in between may send it twice. The recorder hands out
-    MAILING_COMMIT_EVERY *slots* for that window (`sending`); a connection takes one before
-    the dot and the slot comes back only when the outcome is committed. So at any instant at
-    most that many sent messages are unrecorded, while several connections still overlap
-    their round trips. The buffer is committed when every slot is waiting in it, when it holds
-    MAILING_COMMIT_EVERY outcomes, or when its oldest is a second old.
+    MAILING_COMMIT_EVERY *slots* for that window; a connection takes one before the dot and
+    the slot comes back only when the outcome is committed. So at any instant at most that
+    many sent messages are unrecorded, while several connections still overlap their round
+    trips.
+
+    Outcomes are committed in groups of half the slots (or when the oldest is a second old),
+    by the thread that completes the group, on its own database connection and outside the
+    buffer's lock: while one group is being committed the other half of the slots keep
+    messages moving, and other groups may commit at the same time.
     """
 
     def __init__(self, *, report: DeliveryReport, on_progress: Callable | None) -> None:
         self.report = report
         self.commit_every = max(1, settings.MAILING_COMMIT_EVERY)
+        self.group_size = max(1, self.commit_every // 2)
         self.max_tries = max(1, settings.MAILING_MAX_TRIES)
         self.retry_base = settings.MAILING_RETRY_BASE_SECONDS
         self._on_progress = on_progress
         self._slots = threading.Semaphore(self.commit_every)
-        self._lock = threading.Lock()  # guards the buffer
+        self._lock = threading.Lock()  # guards the buffer and the report
         self._buffer: list[Outcome] = []
         self._slots_in_buffer = 0
         self._oldest = 0.0
@@ -479,55 +594,63 @@ class Recorder:
         self._slots.release()
 
     def add(self, outcomes: list[Outcome], *, slot: bool = False) -> None:
-        """Buffer outcomes (with the slot their send held, if any); commit when due."""
+        """Buffer outcomes (with the slot their send held, if any); commit a full group."""
         with self._lock:
-            self._slots_in_buffer += int(slot)
             if not self._buffer:
                 self._oldest = time.monotonic()
             self._buffer.extend(outcomes)
+            self._slots_in_buffer += int(slot)
             for outcome in outcomes:
                 if outcome.reply.kind != SUCCESS:
                     self.report.last_failure = str(outcome.reply)
             if (
-                self._slots_in_buffer >= self.commit_every
-                or len(self._buffer) >= self.commit_every
-                or time.monotonic() - self._oldest >= MAX_RECORD_DELAY_SECONDS
+                len(self._buffer) < self.group_size
+                and time.monotonic() - self._oldest < MAX_RECORD_DELAY_SECONDS
             ):
-                self._flush()
+                return
+            group, slots = self._take_group()
+        self._commit(group, slots)
 
     def flush(self) -> None:
         with self._lock:
-            self._flush()
+            group, slots = self._take_group()
+        self._commit(group, slots)
 
-    def _flush(self) -> None:
-        """Commit the buffer (the caller holds `_lock`); retries a failing database briefly."""
-        if not self._buffer:
+    def count_released(self, count: int) -> None:
+        with self._lock:
+            self.report.released += count
+
+    def _take_group(self) -> tuple[list[Outcome], int]:
+        group, self._buffer = self._buffer, []
+        slots, self._slots_in_buffer = self._slots_in_buffer, 0
+        return group, slots
+
+    def _commit(self, group: list[Outcome], slots: int) -> None:
+        """Write a group (retrying a failing database briefly), then free its slots."""
+        if not group:
             return
         try:
             for attempt in range(3):
                 try:
                     counts = write_outcomes(
-                        self._buffer, max_tries=self.max_tries, retry_base=self.retry_base
+                        group, max_tries=self.max_tries, retry_base=self.retry_base
                     )
                     break
                 except Exception:
                     if attempt == 2:
                         # The claims stay leased: after the lease another sender re-sends them.
-                        logger.exception(
-                            "delivery.record_failed", extra={"count": len(self._buffer)}
-                        )
+                        logger.exception("delivery.record_failed", extra={"count": len(group)})
                         raise
                     time.sleep(0.5 * (attempt + 1))
         finally:
-            self._buffer.clear()
-            for _ in range(self._slots_in_buffer):
+            for _ in range(slots):
                 self._slots.release()
-            self._slots_in_buffer = 0
-        self.report.sent += counts.get(SENT, 0)
-        self.report.failed += counts.get(FAILED, 0)
-        self.report.deferred += counts.get(PENDING, 0)
-        if self._on_progress is not None:
-            self._on_progress(self.report)
+        with self._lock:
+            self.report.sent += counts.get(SENT, 0)
+            self.report.failed += counts.get(FAILED, 0)
+            self.report.deferred += counts.get(PENDING, 0)
+            if self._on_progress is not None:
+                self._on_progress(self.report)
 
 
 # --- 3. Send ---------------------------------------------------------------------------------
@@ -546,7 +669,11 @@ def deliver(
     """Send everything claimable now (optionally of one mailing) and return what happened."""
     report = DeliveryReport()
     recorder = Recorder(report=report, on_progress=on_progress)
-    connections = connections or settings.MAILING_SENDER_CONNECTIONS
+    # Only MAILING_COMMIT_EVERY messages can be between their final dot and their record at
+    # once; two connections per slot keep every slot busy (one in its final step, one with
+    # MAIL/RCPT/DATA done and waiting). More would only wait, and their threads' wake-ups
+    # slow the one that holds the slot (on loopback: 690 msg/s with 2, 480 with 8, at K=1).
+    connections = min(connections or settings.MAILING_SENDER_CONNECTIONS, 2 * recorder.commit_every)
     if connection.vendor == "sqlite":
         connections = 1  # one writer at a time; more threads would only queue on the lock
     messages = _MessageCache()
@@ -695,7 +822,7 @@ class _Worker:
             # the lease: claims we stopped on, and the rest if something went wrong.
             leftovers = stopped + batch[done:]
             if leftovers:
-                self.recorder.report.released += release(claims=leftovers)
+                self.recorder.count_released(release(claims=leftovers))
                 cancelled = {c.run_id for c in stopped}
                 if cancelled:
                     sweep_cancelled_runs(run_ids=cancelled)

@@ -234,7 +234,8 @@ MAILING_COMMIT_EVERY = env_int("MAILING_COMMIT_EVERY", 1)
 # A sender's claim on a batch expires after this long without renewal; another sender takes over.
 MAILING_CLAIM_LEASE_SECONDS = env_int("MAILING_CLAIM_LEASE_SECONDS", 300)
 MAILING_BATCH_SIZE = env_int("MAILING_BATCH_SIZE", 200)
-# SMTP connections one sender process keeps open in parallel (1 on SQLite: one writer).
+# SMTP connections one sender process keeps open in parallel: at most 2 x MAILING_COMMIT_EVERY
+# (more would only wait for a commit slot), and 1 on SQLite (one writer).
 MAILING_SENDER_CONNECTIONS = env_int("MAILING_SENDER_CONNECTIONS", 8)
 MAILING_MAX_TRIES = env_int("MAILING_MAX_TRIES", 5)
 MAILING_RETRY_BASE_SECONDS = env_int("MAILING_RETRY_BASE_SECONDS", 60)

@@ -58,6 +58,11 @@ class Result:
         return self.sent / self.seconds if self.seconds else 0.0
 
 
+def _smtp_sink_binary() -> str | None:
+    found = shutil.which("smtp-sink")
+    return found or ("/usr/sbin/smtp-sink" if Path("/usr/sbin/smtp-sink").exists() else None)
+
+
 class PeakMemory:
     """Follows a child process's peak resident memory (VmHWM) until it exits.
 
@@ -97,7 +102,12 @@ class Command(BaseCommand):
             "--naive", type=int, default=5_000, help="recipients for the naive loop"
         )
         parser.add_argument("--connections", type=int, default=None)
-        parser.add_argument("--sink", choices=["auto", "smtp-sink", "aiosmtpd"], default="auto")
+        parser.add_argument(
+            "--sink",
+            choices=["auto", "both", "smtp-sink", "aiosmtpd"],
+            default="auto",
+            help="auto: both sinks when postfix's smtp-sink is installed, else aiosmtpd",
+        )
 
     def handle(self, *args, **options) -> None:
         if connection.vendor != "postgresql":
@@ -105,43 +115,44 @@ class Command(BaseCommand):
                 "bench_send measures PostgreSQL; run `make bench-send` or set DATABASE_URL "
                 "to a PostgreSQL database made for benchmarking (its data is replaced)."
             )
-        sink_name, sink, port = self._start_sink(options["sink"])
-        try:
-            owner = self._fill(options["recipients"])
-            env = self._sender_env(port)
-            results = [
-                self._engine(
-                    owner, env, options["recipients"], "engine, commit every 50", "50", options
-                ),
-                self._engine(
-                    owner, env, options["recipients"], "engine, commit every message", "1", options
-                ),
-                self._engine(
-                    owner, env, options["small"], "engine, commit every 50", "50", options
-                ),
-                self._naive(env, options["naive"]),
-            ]
-        finally:
-            sink.terminate()
-            sink.wait(timeout=10)
-        self._report(sink_name, results)
+        owner = self._fill(options["recipients"])
+        sinks = ["smtp-sink", "aiosmtpd"] if options["sink"] == "both" else [options["sink"]]
+        if options["sink"] == "auto":
+            sinks = ["smtp-sink", "aiosmtpd"] if _smtp_sink_binary() else ["aiosmtpd"]
+        reports = []
+        for choice in sinks:
+            sink_name, sink, port = self._start_sink(choice)
+            self.stdout.write(f"\n=== {sink_name} ===")
+            try:
+                env = self._sender_env(port)
+                n, small = options["recipients"], options["small"]
+                results = [
+                    self._engine(owner, env, n, "engine, commit every 50", "50", options),
+                    self._engine(owner, env, n, "engine, commit every message", "1", options),
+                    self._engine(owner, env, small, "engine, commit every 50", "50", options),
+                    self._naive(env, options["naive"]),
+                ]
+            finally:
+                sink.terminate()
+                sink.wait(timeout=10)
+            reports.append((sink_name, results))
+        for sink_name, results in reports:
+            self._report(sink_name, results)
 
     # -- set-up -----------------------------------------------------------------------------
 
     def _start_sink(self, choice: str) -> tuple[str, subprocess.Popen, int]:
         port = free_port()
-        smtp_sink = shutil.which("smtp-sink") or (
-            "/usr/sbin/smtp-sink" if Path("/usr/sbin/smtp-sink").exists() else None
-        )
-        if choice in ("auto", "smtp-sink") and smtp_sink:
+        binary = _smtp_sink_binary()
+        if choice == "smtp-sink":
+            if binary is None:
+                raise CommandError("smtp-sink is not installed (Debian package postfix).")
             process = subprocess.Popen(  # postfix's C sink: accepts and discards, fast
-                [smtp_sink, "-u", "nobody", f"127.0.0.1:{port}", "256"],
+                [binary, "-u", "nobody", f"127.0.0.1:{port}", "256"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            name = "postfix smtp-sink"
-        elif choice == "smtp-sink":
-            raise CommandError("smtp-sink is not installed (Debian package postfix).")
+            name = "postfix smtp-sink (C)"
         else:
             process = subprocess.Popen(
                 [sys.executable, "-m", "mailing.smtp_sink", "--port", str(port)],

@@ -23,7 +23,8 @@ class Command(BaseCommand):
             "--connections",
             type=int,
             default=None,
-            help="Parallel SMTP connections (default: MAILING_SENDER_CONNECTIONS).",
+            help="Parallel SMTP connections (default: MAILING_SENDER_CONNECTIONS; at most "
+            "2 x MAILING_COMMIT_EVERY).",
         )
 
     def _stop_gracefully(self, signum, frame) -> None:
