@@ -128,7 +128,9 @@ class ScheduleForm(forms.Form):
 
 
 class AttemptFilterForm(forms.Form):
-    mailing = forms.ModelChoiceField(queryset=Mailing.objects.none(), required=False)
+    mailing = forms.ModelChoiceField(
+        queryset=Mailing.objects.none(), required=False, empty_label="Any mailing"
+    )
     status = forms.ChoiceField(
         choices=[("", "Any status"), *Attempt.Status.choices], required=False
     )

@@ -130,6 +130,7 @@ class DashboardView(DashboardMixin, TemplateView):
     def get_context_data(self, **kwargs) -> dict:
         user = self.request.user
         return super().get_context_data(
+            can_create=can_write(user),
             totals=selectors.totals_for(user),
             attempts=selectors.attempt_totals_for(user),
             per_day=selectors.attempts_per_day(stats=objects_for(user, DailyStat)),
@@ -155,24 +156,21 @@ class RecipientListView(ListPageMixin, TemplateView):
         )
 
 
-class RecipientCreateView(OwnedFormMixin, CreateView):
+class RecipientFormMixin(OwnedFormMixin):
     model = Recipient
     form_class = RecipientForm
     list_url = "mailing:recipient_list"
+
+    def get_success_url(self) -> str:
+        return reverse(self.list_url)
+
+
+class RecipientCreateView(RecipientFormMixin, CreateView):
     success_message = "Recipient added."
 
-    def get_success_url(self) -> str:
-        return reverse(self.list_url)
 
-
-class RecipientUpdateView(OwnedFormMixin, WritableObjectMixin, UpdateView):
-    model = Recipient
-    form_class = RecipientForm
-    list_url = "mailing:recipient_list"
+class RecipientUpdateView(RecipientFormMixin, WritableObjectMixin, UpdateView):
     success_message = "Recipient updated."
-
-    def get_success_url(self) -> str:
-        return reverse(self.list_url)
 
 
 class RecipientDeleteView(OwnedDeleteMixin, DeleteView):
@@ -212,24 +210,21 @@ class MessageDetailView(DashboardMixin, OwnedObjectMixin, DetailView):
         )
 
 
-class MessageCreateView(OwnedFormMixin, CreateView):
+class MessageFormMixin(OwnedFormMixin):
     model = Message
     form_class = MessageForm
     list_url = "mailing:message_list"
+
+    def get_success_url(self) -> str:
+        return reverse("mailing:message_detail", args=[self.object.pk])
+
+
+class MessageCreateView(MessageFormMixin, CreateView):
     success_message = "Message saved."
 
-    def get_success_url(self) -> str:
-        return reverse("mailing:message_detail", args=[self.object.pk])
 
-
-class MessageUpdateView(OwnedFormMixin, WritableObjectMixin, UpdateView):
-    model = Message
-    form_class = MessageForm
-    list_url = "mailing:message_list"
+class MessageUpdateView(MessageFormMixin, WritableObjectMixin, UpdateView):
     success_message = "Message updated."
-
-    def get_success_url(self) -> str:
-        return reverse("mailing:message_detail", args=[self.object.pk])
 
 
 class MessageDeleteView(OwnedDeleteMixin, DeleteView):
@@ -248,11 +243,14 @@ class MailingListView(ListPageMixin, TemplateView):
 
     def get_context_data(self, **kwargs) -> dict:
         status = self.request.GET.get("status", "")
+        owner = self.request.GET.get("owner", "")
+        owner_id = int(owner) if owner.isdigit() else None
         return super().get_context_data(
             page_obj=selectors.mailing_page(
-                user=self.request.user, status=status, number=self.page_number()
+                user=self.request.user, status=status, owner_id=owner_id, number=self.page_number()
             ),
             status=status,
+            owner_id=owner_id,
             statuses=Mailing.Status.choices,
             **kwargs,
         )
@@ -283,36 +281,37 @@ class MailingDetailView(ListPageMixin, TemplateView):
         )
 
 
-class MailingCreateView(OwnedFormMixin, CreateView):
+class MailingFormMixin(OwnedFormMixin):
     model = Mailing
     form_class = MailingForm
     list_url = "mailing:mailing_list"
     template_name = "mailing/mailing_form.html"
+
+    def perform_save(self, form):
+        return services.save_mailing(user=self.request.user, form=form)
+
+    def get_success_url(self) -> str:
+        return reverse("mailing:mailing_detail", args=[self.object.pk])
+
+    def get_context_data(self, **kwargs) -> dict:
+        context = super().get_context_data(**kwargs)
+        # What the user must create first: the page links there rather than offer empty lists.
+        fields = context["form"].fields
+        context["needs_message"] = not fields["message"].queryset.exists()
+        context["needs_recipient"] = not fields["recipients"].queryset.exists()
+        return context
+
+
+class MailingCreateView(MailingFormMixin, CreateView):
     success_message = "Mailing saved. It starts by itself at its first send time."
 
     def get_initial(self) -> dict:
         now = timezone.localtime().replace(second=0, microsecond=0)
         return {"first_send_at": now, "end_at": now + timedelta(days=30)}
 
-    def perform_save(self, form):
-        return services.save_mailing(user=self.request.user, form=form)
 
-    def get_success_url(self) -> str:
-        return reverse("mailing:mailing_detail", args=[self.object.pk])
-
-
-class MailingUpdateView(OwnedFormMixin, WritableObjectMixin, UpdateView):
-    model = Mailing
-    form_class = MailingForm
-    list_url = "mailing:mailing_list"
-    template_name = "mailing/mailing_form.html"
+class MailingUpdateView(MailingFormMixin, WritableObjectMixin, UpdateView):
     success_message = "Mailing updated."
-
-    def perform_save(self, form):
-        return services.save_mailing(user=self.request.user, form=form)
-
-    def get_success_url(self) -> str:
-        return reverse("mailing:mailing_detail", args=[self.object.pk])
 
 
 class MailingDeleteView(OwnedDeleteMixin, DeleteView):
@@ -412,6 +411,7 @@ class AttemptListView(ListPageMixin, TemplateView):
             filters = selectors.AttemptFilter(**form.cleaned_data)
         return super().get_context_data(
             form=form,
+            filtered=filters != selectors.AttemptFilter(),
             page_obj=selectors.attempt_page(user=user, filters=filters, number=self.page_number()),
             show_owner=is_manager(user),
             **kwargs,

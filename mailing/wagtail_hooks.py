@@ -60,16 +60,9 @@ class MailingAdmin(CampaignModelAdmin):
     model = Mailing
     menu_icon = "calendar-alt"
     related = ("owner", "message", "disabled_by")
-    list_display = (
-        "__str__",
-        "message",
-        "owner",
-        "periodicity",
-        "status",
-        "is_disabled",
-        "first_send_at",
-        "next_send_at",
-    )
+    # A text state rather than a boolean column: the admin's yes/no icons belong to
+    # django.contrib.admin, which this site does not install (they would show broken).
+    list_display = ("__str__", "message", "owner", "periodicity", "state", "next_send_at")
     list_filter = ("status", "periodicity", "is_disabled")
     search_fields = ("message__subject", "owner__email")
     inspect_view_fields = (
@@ -84,6 +77,12 @@ class MailingAdmin(CampaignModelAdmin):
         "disabled_by",
         "disabled_at",
     )
+
+    def state(self, obj: Mailing) -> str:
+        return "Disabled" if obj.is_disabled else obj.get_status_display()
+
+    state.short_description = "status"
+    state.admin_order_field = "status"
 
 
 class AttemptAdmin(CampaignModelAdmin):

@@ -27,14 +27,16 @@ def test_a_new_recipient_appears_at_once_and_other_users_caches_are_untouched(
     bob_first = query_count(bob, url)
     bob_cached = query_count(bob, url)
     assert bob_cached < bob_first  # Bob's list now comes from the cache
-    bob_version = cache.version(other_user.pk)
+    alice_version, bob_version = cache.version(user.pk), cache.version(other_user.pk)
 
-    alice.post(
-        url.replace("recipients/", "recipients/new/"),
+    created = alice.post(
+        reverse("mailing:recipient_create"),
         {"email": "new-friend@example.org", "full_name": "New"},
     )
 
+    assert created.status_code == 302
     assert "new-friend@example.org" in alice.get(url).content.decode()
+    assert cache.version(user.pk) != alice_version  # her cached pages are no longer read
     assert cache.version(other_user.pk) == bob_version
     assert query_count(bob, url) == bob_cached  # still served from his cache
     assert "bob-friend@example.org" in bob.get(url).content.decode()

@@ -16,18 +16,31 @@ from users.models import User
 pytestmark = pytest.mark.django_db
 
 
+GET, POST = "get", "post"
+
+
 @dataclass(frozen=True)
-class Path:
+class Route:
     name: str
     kind: str  # which of the owner's objects the URL names
-    method: str
+    methods: tuple[str, ...]  # the methods the view answers; others get 405 from anyone
     write: bool
 
-    def url(self, world: "World") -> str:
-        return reverse(f"mailing:{self.name}", args=[getattr(world, self.kind).pk])
+    def url(self, world: "World", pk: int | None = None) -> str:
+        return reverse(f"mailing:{self.name}", args=[pk or getattr(world, self.kind).pk])
+
+
+@dataclass(frozen=True)
+class Path:
+    route: Route
+    method: str
+
+    @property
+    def answered(self) -> bool:
+        return self.method in self.route.methods
 
     def __str__(self) -> str:
-        return f"{self.method} {self.name}"
+        return f"{self.method} {self.route.name}"
 
 
 @dataclass
@@ -54,26 +67,24 @@ class World:
         )
 
 
-OBJECT_PATHS = [
-    Path("recipient_update", "recipient", "get", True),
-    Path("recipient_update", "recipient", "post", True),
-    Path("recipient_delete", "recipient", "get", True),
-    Path("recipient_delete", "recipient", "post", True),
-    Path("message_detail", "message", "get", False),
-    Path("message_update", "message", "get", True),
-    Path("message_update", "message", "post", True),
-    Path("message_delete", "message", "get", True),
-    Path("message_delete", "message", "post", True),
-    Path("mailing_detail", "mailing", "get", False),
-    Path("mailing_progress", "mailing", "get", False),
-    Path("mailing_update", "mailing", "get", True),
-    Path("mailing_update", "mailing", "post", True),
-    Path("mailing_delete", "mailing", "get", True),
-    Path("mailing_delete", "mailing", "post", True),
-    Path("mailing_send", "mailing", "post", True),
-    Path("mailing_stop", "mailing", "post", True),
-    Path("mailing_schedule", "mailing", "post", True),
+ROUTES = [
+    Route("recipient_update", "recipient", (GET, POST), True),
+    Route("recipient_delete", "recipient", (GET, POST), True),
+    Route("message_detail", "message", (GET,), False),
+    Route("message_update", "message", (GET, POST), True),
+    Route("message_delete", "message", (GET, POST), True),
+    Route("mailing_detail", "mailing", (GET,), False),
+    Route("mailing_progress", "mailing", (GET,), False),
+    Route("mailing_update", "mailing", (GET, POST), True),
+    Route("mailing_delete", "mailing", (GET, POST), True),
+    Route("mailing_send", "mailing", (POST,), True),
+    Route("mailing_stop", "mailing", (POST,), True),
+    Route("mailing_schedule", "mailing", (POST,), True),
 ]
+DISABLE = Route("mailing_disable", "mailing", (POST,), True)  # the managers' own action
+# Every path of an owner's objects, with both methods: the IDOR matrix.
+MATRIX = [Path(route, method) for route in [*ROUTES, DISABLE] for method in (GET, POST)]
+OBJECT_PATHS = [path for path in MATRIX if path.route is not DISABLE and path.answered]
 CREATE_PATHS = ["recipient_create", "message_create", "mailing_create"]
 LIST_PATHS = ["dashboard", "recipient_list", "message_list", "mailing_list", "attempt_list"]
 
@@ -108,36 +119,34 @@ def world(user, make_mailing) -> World:
     return World(user, mailing.recipients.first(), message, mailing)
 
 
-def request(client: Client, path: Path, world: World):
-    if path.method == "get":
-        return client.get(path.url(world))
-    return client.post(path.url(world), form_data(world))
+def request(client: Client, path: Path, world: World, pk: int | None = None):
+    url = path.route.url(world, pk)
+    if path.method == GET:
+        return client.get(url)
+    return client.post(url, form_data(world))
 
 
-@pytest.mark.parametrize("path", OBJECT_PATHS, ids=str)
+@pytest.mark.parametrize("path", MATRIX, ids=str)
 def test_another_users_object_answers_404_and_nothing_changes(world, other_user, client_for, path):
+    client = client_for(other_user)
     before = world.snapshot()
 
-    response = request(client_for(other_user), path, world)
+    response = request(client, path, world)
 
-    assert response.status_code == 404
+    # Exactly what a missing object gets: 404, or 405 (from anyone) for a method the path
+    # never answers. Either way nothing tells Bob that Alice's object exists.
+    assert response.status_code == (404 if path.answered else 405)
+    assert response.status_code == request(client, path, world, pk=10**9).status_code
     assert world.snapshot() == before
 
 
-def test_another_user_cannot_disable_or_see_a_mailing_it_does_not_own(
-    world, other_user, client_for
-):
-    url = reverse("mailing:mailing_disable", args=[world.mailing.pk])
-    assert client_for(other_user).post(url).status_code == 404
-
-
-@pytest.mark.parametrize("path", [p for p in OBJECT_PATHS if not p.write], ids=str)
+@pytest.mark.parametrize("path", [p for p in OBJECT_PATHS if not p.route.write], ids=str)
 def test_a_manager_reads_every_users_objects(world, manager, client_for, path):
     response = request(client_for(manager), path, world)
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("path", [p for p in OBJECT_PATHS if p.write], ids=str)
+@pytest.mark.parametrize("path", [p for p in OBJECT_PATHS if p.route.write], ids=str)
 def test_a_manager_is_refused_every_write_even_a_forged_post(world, manager, client_for, path):
     before = world.snapshot()
 
@@ -215,7 +224,7 @@ def test_the_manager_sees_no_edit_or_delete_buttons_for_others_objects(world, ma
 
 
 @pytest.mark.parametrize(
-    "path", [p for p in OBJECT_PATHS if p.write and p.method == "post"], ids=str
+    "path", [p for p in OBJECT_PATHS if p.route.write and p.method == POST], ids=str
 )
 def test_a_blocked_owner_can_read_but_not_change_or_send(world, client_for, path):
     type(world.owner).objects.filter(pk=world.owner.pk).update(is_blocked=True)
@@ -250,7 +259,7 @@ def test_manager_pages_are_refused_to_users(world, client_for, name):
 def test_every_dashboard_page_needs_a_sign_in(world):
     client = Client()
     urls = [reverse(f"mailing:{name}") for name in LIST_PATHS + CREATE_PATHS]
-    urls += [path.url(world) for path in OBJECT_PATHS]
+    urls += [route.url(world) for route in [*ROUTES, DISABLE]]
     for url in urls:
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login/" in response["Location"], url

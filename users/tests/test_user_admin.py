@@ -55,7 +55,14 @@ def test_blocking_stops_the_users_queue_and_unblocking_restores_the_account(
     user.refresh_from_db()
     assert user.is_blocked and user.blocked_by == manager and user.blocked_at
     assert not Delivery.objects.filter(run__mailing=mailing, state="pending").exists()
-    assert Attempt.objects.filter(mailing=mailing, status="failure").count() == 3
+    # Each recipient who was waiting gets a failed attempt that says why it was not sent.
+    failures = Attempt.objects.filter(mailing=mailing, status="failure")
+    assert sorted(failures.values_list("email", flat=True)) == sorted(
+        mailing.recipients.values_list("email", flat=True)
+    )
+    assert set(failures.values_list("server_response", flat=True)) == {
+        "Not sent: the owner's account was blocked"
+    }
     mailing.refresh_from_db()
     assert mailing.status == Mailing.Status.FINISHED
 
@@ -79,18 +86,23 @@ def test_a_blocked_user_can_still_sign_in_and_sees_why_they_cannot_act(user, man
     assert "New mailing" not in client.get(reverse("mailing:dashboard")).content.decode()
 
 
-@pytest.mark.parametrize("target", ["self", "staff"])
-def test_a_manager_cannot_block_themselves_or_staff(manager, make_user, client_for, target):
+@pytest.mark.parametrize(
+    ("target", "refusal"),
+    [
+        ("self", "You cannot block your own account."),
+        ("staff", "Staff accounts cannot be blocked here."),
+    ],
+)
+def test_a_manager_cannot_block_themselves_or_staff(
+    manager, make_user, client_for, target, refusal
+):
     victim = manager if target == "self" else make_user("admin@example.com", is_staff=True)
 
     response = client_for(manager).post(reverse("users:user_block", args=[victim.pk]), follow=True)
 
     victim.refresh_from_db()
     assert not victim.is_blocked
-    assert flash(response) in (
-        ["You cannot block your own account."],
-        ["Staff accounts cannot be blocked here."],
-    )
+    assert flash(response) == [refusal]
 
 
 def test_users_cannot_block_anyone(user, other_user, client_for):
@@ -105,3 +117,30 @@ def test_block_is_post_only(user, manager, client_for):
     assert response.status_code == 405
     user.refresh_from_db()
     assert not user.is_blocked
+
+
+def test_a_users_mailing_count_links_to_their_mailings(
+    user, other_user, manager, client_for, make_mailing
+):
+    mine = make_mailing(user, recipients=1, subject="Alice's news")
+    make_mailing(other_user, recipients=1, subject="Bob's news")
+    client = client_for(manager)
+
+    users_page = client.get(reverse("users:user_list")).content.decode()
+    link = f"{reverse('mailing:mailing_list')}?owner={user.pk}"
+    assert f'href="{link}">1</a>' in users_page
+
+    page = client.get(link).context["page_obj"]
+    assert [m.pk for m in page.object_list] == [mine.pk]
+    # The same link in a user's hands filters their own mailings: nothing of Alice's shows.
+    assert not client_for(other_user).get(link).context["page_obj"].object_list
+
+
+def test_a_blocked_user_cannot_be_unblocked_by_a_user(user, other_user, client_for):
+    User.objects.filter(pk=other_user.pk).update(is_blocked=True)
+
+    response = client_for(user).post(reverse("users:user_unblock", args=[other_user.pk]))
+
+    assert response.status_code == 403
+    other_user.refresh_from_db()
+    assert other_user.is_blocked
