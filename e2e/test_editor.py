@@ -32,6 +32,17 @@ def editor(blog, make_user):
     return editor
 
 
+def wait_until_in_form(page: Page, text: str) -> None:
+    """Draftail writes what was typed into its hidden input a moment later (it debounces);
+    a Publish clicked before that posts the paragraph empty. Wait until the data the form
+    would submit holds the text."""
+    page.wait_for_function(
+        """text => [...new FormData(document.getElementById("page-edit-form")).values()]
+            .some(value => typeof value === "string" && value.includes(text))""",
+        arg=text,
+    )
+
+
 def wait_until_autosaved(page: Page) -> None:
     """Wagtail 8 autosaves the editor form; the first autosave creates the page. A Publish
     posted while that request is in flight creates the page a second time and fails ("slug
@@ -81,6 +92,7 @@ def test_an_editor_publishes_an_illustrated_post_that_appears_on_the_home_page(
     paragraph = page.get_by_role("textbox").and_(page.locator("[contenteditable=true]"))
     paragraph.fill(PARAGRAPH)
     expect(paragraph).to_have_text(PARAGRAPH)
+    wait_until_in_form(page, "Readers skim.")
     wait_until_autosaved(page)
 
     page.get_by_role("button", name="More actions").click()
