@@ -6,6 +6,7 @@ Every test here uses the live server, so the root conftest makes it transactiona
 serialized rollback: each starts from the migrated content (home page, role groups).
 """
 
+import contextlib
 import os
 import re
 import signal
@@ -23,12 +24,13 @@ from django.utils import timezone
 from django.utils.text import slugify
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from blog.models import BlogIndexPage, BlogPage
 from e2e.browser import CHROMIUM, CHROMIUM_ARGS
 from home.models import HomePage
 from mailing.smtp_sink import SmtpSink
-from mailing.tests.senders import database_url
+from mailing.tests.senders import sender_env
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-results"
 
@@ -101,7 +103,11 @@ def new_page(
         ARTIFACTS.mkdir(exist_ok=True)
         pages = [page for context in contexts for page in context.pages]
         for number, page in enumerate(pages):
-            page.screenshot(path=ARTIFACTS / f"{request.node.name}-{number}.png", full_page=True)
+            # A crashed page has no picture to give; the test's own failure says enough.
+            with contextlib.suppress(PlaywrightError):
+                page.screenshot(
+                    path=ARTIFACTS / f"{request.node.name}-{number}.png", full_page=True
+                )
     for context in contexts:
         context.close()
 
@@ -157,6 +163,15 @@ def plain_text(message: EmailMessage) -> str:
 
 
 @pytest.fixture
+def smtp_sink(smtp_sink: SmtpSink, settings) -> SmtpSink:
+    """The root fixture's SMTP server, with a patient client: here the server shares this
+    process with the live server and the browser driver, and account mail (sign-up, password
+    reset) is sent inside the request that a test is waiting on."""
+    settings.EMAIL_TIMEOUT = 10
+    return smtp_sink
+
+
+@pytest.fixture
 def scheduler(transactional_db, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[None]:
     """`manage.py run_scheduler` in its own process, as a deployment runs it, delivering to the
     test's SMTP server.
@@ -169,15 +184,7 @@ def scheduler(transactional_db, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator
     cache too; without, each process has its own local-memory cache, which the pages involved
     (progress, report) do not read."""
     log_path = tmp_path / "scheduler.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "site_project.settings.test",
-        "DATABASE_URL": database_url(),
-        "EMAIL_HOST": smtp_sink.host,
-        "EMAIL_PORT": str(smtp_sink.port),
-        "EMAIL_TIMEOUT": "10",
-        "MAILING_TICK_SECONDS": "1",
-    }
+    env = sender_env(smtp_sink, EMAIL_TIMEOUT="10", MAILING_TICK_SECONDS="1")
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
