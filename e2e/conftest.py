@@ -27,6 +27,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from playwright.sync_api import Error as PlaywrightError
 
 from blog.models import BlogIndexPage, BlogPage
+
+# The accounts' password lives in the root conftest (its make_user fixture); the e2e tests take
+# it from here, so that only this line reaches the root conftest as a top-level module.
+from conftest import PASSWORD as PASSWORD
 from e2e.browser import CHROMIUM, CHROMIUM_ARGS
 
 # The tests import sign_in from here; it lives with the browser set-up, which `make screenshots`

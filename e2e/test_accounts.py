@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import PASSWORD
 from mailing.smtp_sink import SmtpSink
 
 from .browser import submit_sign_in_form
-from .conftest import link_in_mail, sign_in
+from .conftest import PASSWORD, link_in_mail, sign_in
 
 pytestmark = pytest.mark.e2e
 
