@@ -27,7 +27,15 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from playwright.sync_api import Error as PlaywrightError
 
 from blog.models import BlogIndexPage, BlogPage
+
+# The accounts' password lives in the root conftest (its make_user fixture); the e2e tests take
+# it from here, so that only this line reaches the root conftest as a top-level module.
+from conftest import PASSWORD as PASSWORD
 from e2e.browser import CHROMIUM, CHROMIUM_ARGS
+
+# The tests import sign_in from here; it lives with the browser set-up, which `make screenshots`
+# shares, so that a person signs in one way in both.
+from e2e.browser import sign_in as sign_in
 from home.models import HomePage
 from mailing.smtp_sink import SmtpSink
 from mailing.tests.senders import sender_env
@@ -130,15 +138,6 @@ def image_file(tmp_path: Path) -> Callable[..., Path]:
 
 
 # --- Acting as a person ------------------------------------------------------------------------
-
-
-def sign_in(page: Page, email: str, password: str) -> None:
-    """Sign in through the site's own form and land on the dashboard."""
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign In").click()
-    expect(page.get_by_test_id("account-menu")).to_contain_text(email)
 
 
 def link_in_mail(sink: SmtpSink, to: str, path_pattern: str) -> str:

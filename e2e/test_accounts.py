@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import PASSWORD
 from mailing.smtp_sink import SmtpSink
 
-from .conftest import link_in_mail, sign_in
+from .browser import submit_sign_in_form
+from .conftest import PASSWORD, link_in_mail, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -33,9 +33,7 @@ def test_a_visitor_signs_up_verifies_the_address_signs_in_and_edits_the_profile(
 
     # Unverified, the account cannot sign in yet.
     page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    submit_sign_in_form(page, email, PASSWORD)
     expect(page.get_by_role("heading", level=1)).to_have_text(CONFIRM_HEADING)
 
     page.goto(link_in_mail(smtp_sink, email, "/accounts/confirm-email/"))
@@ -82,9 +80,7 @@ def test_a_user_resets_a_forgotten_password_through_the_emailed_link(
 
     # The old password no longer works; the new one does.
     page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    submit_sign_in_form(page, user.email, PASSWORD)
     expect(
         page.get_by_text("The email address and/or password you specified are not correct.")
     ).to_be_visible()

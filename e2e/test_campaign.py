@@ -7,10 +7,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from conftest import PASSWORD
 from mailing.smtp_sink import SmtpSink
 
-from .conftest import sign_in
+from .conftest import PASSWORD, sign_in
 
 pytestmark = pytest.mark.e2e
 

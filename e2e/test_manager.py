@@ -6,9 +6,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import PASSWORD
-
-from .conftest import sign_in
+from .conftest import PASSWORD, sign_in
 
 pytestmark = pytest.mark.e2e
 

@@ -13,6 +13,6 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 echo "Installing postfix for its smtp-sink (not configured as a mail server)..."
 echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
-$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postfix >/dev/null \
+$SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null \
   || echo "Could not install postfix: the benchmark will use the aiosmtpd sink." >&2
 exit 0
