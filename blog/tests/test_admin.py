@@ -129,7 +129,7 @@ def test_an_ordinary_user_cannot_open_the_admin(user, client_for):
     response = client_for(user).get("/admin/")
 
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("wagtailadmin_login"))
+    assert response["Location"].startswith(reverse("account_login"))
 
 
 @pytest.mark.django_db

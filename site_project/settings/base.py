@@ -203,6 +203,10 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = env_str("ACCOUNT_EMAIL_SUBJECT_PREFIX", "[Campaigns] ")
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = env_str("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
 ACCOUNT_ADAPTER = "users.adapter.AccountAdapter"
+# A signed-in person sent to the sign-in page (Wagtail does that when they may not enter
+# /admin/, or a private page needs another account) sees the form and the reason, instead of
+# being bounced back to `next`, which would send them straight back here: a redirect loop.
+ACCOUNT_AUTHENTICATED_LOGIN_REDIRECTS = False
 ACCOUNT_RATE_LIMITS = {
     # allauth's defaults, kept explicit so tests can switch them off.
     "login_failed": "10/m/ip,5/5m/key",
@@ -270,6 +274,15 @@ WAGTAILADMIN_BASE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 WAGTAILDOCS_EXTENSIONS = ["csv", "docx", "odt", "pdf", "pptx", "rtf", "txt", "xlsx", "zip"]
 WAGTAIL_ENABLE_UPDATE_CHECK = False
+# One way in, allauth's: it refuses unconfirmed addresses and applies the rate limits. Wagtail's
+# own sign-in pages (/admin/login/, /_util/login/) redirect there (site_project/urls.py), and
+# its password reset, password change and email change are off: allauth's reset is the one,
+# and an email change must be confirmed.
+WAGTAILADMIN_LOGIN_URL = LOGIN_URL
+WAGTAIL_FRONTEND_LOGIN_URL = LOGIN_URL
+WAGTAIL_PASSWORD_RESET_ENABLED = False
+WAGTAIL_PASSWORD_MANAGEMENT_ENABLED = False
+WAGTAIL_EMAIL_MANAGEMENT_ENABLED = False
 # Wagtail's admin avatars come from gravatar.com by default: a request to a third party with
 # a hash of each editor's address, and a broken picture offline. Use Wagtail's own instead.
 WAGTAIL_GRAVATAR_PROVIDER_URL = None
