@@ -29,7 +29,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty
 	@echo "Site: http://$(HOST):$(PORT)/  (demo accounts are listed in README.md; mail is written to var/mail/)"
-	@$(PY) manage.py run_scheduler & scheduler=$$!; \
+	@LOG_FILE=var/log/scheduler.log $(PY) manage.py run_scheduler & scheduler=$$!; \
 	  trap 'kill $$scheduler 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py runserver $(HOST):$(PORT)
 
