@@ -1,9 +1,13 @@
-"""Structured log lines for sign-ins, sign-outs and failed sign-ins."""
+"""Structured log lines for sign-ins, sign-outs and failed sign-ins; the role groups synced
+after every migrate."""
 
 import logging
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_migrate
 from django.dispatch import receiver
+
+from .roles import sync_groups_after_migrate
 
 logger = logging.getLogger(__name__)
 
@@ -28,3 +32,10 @@ def log_failed_sign_in(sender, credentials, request=None, **kwargs) -> None:
     # The password is never logged; allauth passes the email under "email" or "username".
     login = credentials.get("email") or credentials.get("username")
     logger.warning("user.sign_in_failed", extra={"login": login, "ip": _client_ip(request)})
+
+
+@receiver(post_migrate)
+def sync_roles(sender, using, **kwargs) -> None:
+    # Sent once per app; the users app's turn is enough (and its models are there).
+    if sender.label == "users":
+        sync_groups_after_migrate(using=using)

@@ -86,9 +86,7 @@ def test_an_editor_signs_in_on_allauths_form_and_lands_in_the_admin(client, publ
     form = client.get(to_admin["Location"])
     assert "account/login.html" in {t.name for t in form.templates}
 
-    signed_in = client.post(
-        to_admin["Location"], {"login": publisher.email, "password": PASSWORD}
-    )
+    signed_in = client.post(to_admin["Location"], {"login": publisher.email, "password": PASSWORD})
 
     assert signed_in.status_code == 302
     assert signed_in["Location"] == "/admin/"
