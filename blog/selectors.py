@@ -4,10 +4,16 @@ import random
 
 from django.conf import settings
 from django.core.cache import cache
+from wagtail.models import Page
 
-from .models import BlogPage
+from .models import BlogIndexPage, BlogPage, BlogPageViewCount
 
 LIVE_POST_IDS_KEY = "blog:live-post-ids"
+
+
+def blog_index(*, home: Page) -> BlogIndexPage | None:
+    """The live, public blog under the home page, if there is one."""
+    return BlogIndexPage.objects.live().public().child_of(home).first()
 
 
 def live_post_ids() -> list[int]:
@@ -37,3 +43,8 @@ def random_posts(*, count: int = 3) -> list[BlogPage]:
     )
     by_id = {post.pk: post for post in posts}
     return [by_id[pk] for pk in chosen if pk in by_id]
+
+
+def view_count(*, page: BlogPage) -> int:
+    """How many times `page` was read (0 before its first reader)."""
+    return BlogPageViewCount.objects.filter(page=page).values_list("views", flat=True).first() or 0

@@ -3,11 +3,14 @@
 import re
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
-from blog.tests.factories import make_post, make_posts
+from blog.tests.factories import blog_index, make_post, make_posts
 from mailing.models import Mailing, Recipient
+from users.roles import BLOGGERS
 
 
 def card_titles(response) -> list[str]:
@@ -60,8 +63,29 @@ def test_fewer_than_three_posts_are_all_shown(client, count):
     response = client.get("/")
 
     assert sorted(card_titles(response)) == sorted(p.title for p in posts)
-    if count == 0:
-        assert "No posts yet." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_with_no_posts_visitors_are_told_what_comes_next_and_pointed_to_the_blog(client):
+    index = blog_index()  # the blog exists, nothing is published in it yet
+
+    html = client.get("/").content.decode()
+
+    empty = re.search(r'data-testid="empty-state">.*?</div>', html, re.S)[0]
+    assert "No posts yet" in empty
+    assert "Posts appear here as soon as our editors publish them." in empty
+    assert f'href="{index.url}">Visit the blog</a>' in empty
+
+
+@pytest.mark.django_db
+def test_with_no_posts_an_editor_is_sent_to_the_editor(make_user, client_for):
+    editor = make_user("editor@example.com")
+    editor.groups.add(Group.objects.get(name=BLOGGERS))
+
+    html = client_for(editor).get("/").content.decode()
+
+    empty = re.search(r'data-testid="empty-state">.*?</div>', html, re.S)[0]
+    assert f'href="{reverse("wagtailadmin_explore_root")}">Open the editor</a>' in empty
 
 
 @pytest.mark.django_db
