@@ -83,7 +83,7 @@ class BlogPage(Page):
         indexes = [models.Index(fields=["-date_published"])]
 
     def get_context(self, request: HttpRequest, *args, **kwargs) -> dict:
-        from . import services  # it imports this module
+        from . import selectors, services  # they import this module
 
         context = super().get_context(request, *args, **kwargs)
         # Counted on every view, also when the body comes from the fragment cache. No ETag of
@@ -91,6 +91,7 @@ class BlogPage(Page):
         # and a reader who reloads gets a 200 with the count risen (ConditionalGetMiddleware's
         # content ETag never matches, which is right).
         context["view_count"] = services.record_view(page=self, request=request)
+        context["images_key"] = selectors.images_key(page=self)
         return context
 
 
