@@ -1,8 +1,9 @@
-"""Keep the cached list of live post ids in step with publishing, and give every
+"""Keep the cached list of live post ids in step with publishing and privacy, and give every
 new blog index its writers."""
 
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from wagtail.models import PageViewRestriction
 from wagtail.signals import page_published, page_unpublished, post_page_move
 
 from users.roles import grant_blog_permissions
@@ -15,6 +16,14 @@ from .selectors import forget_live_post_ids
 @receiver(page_unpublished, sender=BlogPage)
 @receiver(post_delete, sender=BlogPage)
 def blog_posts_changed(sender, **kwargs) -> None:
+    forget_live_post_ids()
+
+
+@receiver(post_save, sender=PageViewRestriction)
+@receiver(post_delete, sender=PageViewRestriction)
+def privacy_changed(sender, **kwargs) -> None:
+    # A restriction on a post or its blog index takes posts out of the public ones (and removing
+    # it brings them back). The home page's cached copy follows too (home.signals).
     forget_live_post_ids()
 
 
