@@ -13,12 +13,12 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(VENV)/.deps-run: requirements.txt | $(VENV)/bin/python
-	$(PIP) install --quiet -r requirements.txt
+$(VENV)/.deps-run: requirements.txt constraints.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements.txt -c constraints.txt
 	touch $@
 
-$(VENV)/.deps-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
-	$(PIP) install --quiet -r requirements-dev.txt
+$(VENV)/.deps-dev: requirements.txt requirements-dev.txt constraints.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@ $(VENV)/.deps-run
 
 install: $(VENV)/.deps-run
