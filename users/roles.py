@@ -24,8 +24,10 @@ PUBLISHERS = "Publishers"
 # and a "Moderators approval" workflow on the root page that names the Moderators group.
 WAGTAIL_DEFAULT_GROUPS = ("Editors", "Moderators")
 WAGTAIL_DEFAULT_REVIEW = "Moderators approval"
-# What that workflow and its task are called once Publishers review.
-REVIEW = "Publishers approval"
+# What that workflow and its task are called once Publishers review. Not "Publishers …":
+# Wagtail's button would read "Submit to Publishers …", and a search for the "Publish" button
+# by its name (a person reading, or a browser test) would find two.
+REVIEW = "Editorial review"
 
 # app_label.codename for each group's model permissions.
 _MODEL_PERMISSIONS = {
