@@ -1,18 +1,16 @@
 from django.conf import settings
 from django.urls import include, path, re_path
-from django.views.generic import RedirectView
 from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
-# Wagtail's own sign-in pages would let an unconfirmed address in and skip allauth's rate
-# limits: send them to allauth's, keeping ?next=. Listed before the Wagtail includes, which
-# would otherwise answer these paths.
-to_allauth_login = RedirectView.as_view(pattern_name="account_login", query_string=True)
+from .views import AllauthLoginRedirect
 
 urlpatterns = [
-    path("admin/login/", to_allauth_login),
-    path("_util/login/", to_allauth_login),
+    # Wagtail's sign-in pages lead to allauth's; before the Wagtail includes, which would
+    # otherwise answer these paths.
+    path("admin/login/", AllauthLoginRedirect.as_view(default_next="/admin/")),
+    path("_util/login/", AllauthLoginRedirect.as_view()),
     path("admin/", include(wagtailadmin_urls)),
     path("documents/", include(wagtaildocs_urls)),
     path("accounts/", include("allauth.urls")),

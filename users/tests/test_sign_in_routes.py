@@ -54,6 +54,15 @@ def test_wagtails_sign_in_pages_send_you_to_allauths_keeping_next(client, path, 
 
 
 @pytest.mark.django_db
+def test_the_admin_sign_in_page_without_next_still_leads_to_the_admin(client, publisher):
+    response = client.get("/admin/login/")
+
+    assert_sent_to_login(response, "/admin/")
+    signed_in = client.post(response["Location"], {"login": publisher.email, "password": PASSWORD})
+    assert signed_in["Location"] == "/admin/"
+
+
+@pytest.mark.django_db
 def test_an_unconfirmed_address_cannot_sign_in_through_the_admin_login(
     client, unconfirmed_publisher, mailoutbox
 ):
