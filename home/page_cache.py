@@ -44,13 +44,15 @@ PAGES_VERSION_KEY = "home:pages-version"
 CARD_ROW = re.compile(r"(<!--cards-->)(.*?)(<!--/cards-->)", re.DOTALL)
 CARD = re.compile(r"<!--card:(\d+)-->.*?<!--/card-->", re.DOTALL)
 PLACEHOLDER = "<!--random cards-->"
+# What a version reads as when the cache cannot keep one (mailing.cache uses the same).
+UNKNOWN_VERSION = "0"
 
 
 def pages_version() -> str:
     current = cache.get(PAGES_VERSION_KEY)
     if current is None:
         cache.add(PAGES_VERSION_KEY, uuid.uuid4().hex, None)
-        current = cache.get(PAGES_VERSION_KEY) or "0"
+        current = cache.get(PAGES_VERSION_KEY) or UNKNOWN_VERSION
     return current
 
 
@@ -73,10 +75,15 @@ class Versions:
     def card_key(self, post_id: int) -> str:
         return f"home:card:{self.pages}:{post_id}"
 
-    def etag(self, shell: str) -> str:
+    def etag(self, shell: str) -> str | None:
         """The anonymous page's ETag: the versions, which change with anything it shows, and
         its shell, which changes when a deployment changes the templates (or the hashed
-        static names in them) while the versions, kept in the cache, stay the same."""
+        static names in them) while the versions, kept in the cache, stay the same.
+
+        None when the cache could not give the versions (Redis down, CACHE_BACKEND=dummy):
+        they are then the fallback "0", which no write renews."""
+        if UNKNOWN_VERSION in (self.pages, self.campaigns):
+            return None
         digest = hashlib.md5(
             f"{self.pages}:{self.campaigns}:{shell}".encode(), usedforsecurity=False
         ).hexdigest()
@@ -109,7 +116,7 @@ def cached_response(request: HttpRequest) -> HttpResponse | None:
         return None
     shell = found[shell_key]
     response = HttpResponse(shell.replace(PLACEHOLDER, "".join(cards[key] for key in card_keys), 1))
-    response["ETag"] = versions.etag(shell)
+    _set_etag(response, versions.etag(shell))
     patch_vary_headers(response, ["Cookie"])
     return response
 
@@ -134,11 +141,17 @@ def keep(request: HttpRequest, response: HttpResponse, versions: Versions) -> No
     if row is None:
         return
     shell = html[: row.start(2)] + PLACEHOLDER + html[row.end(2) :]
-    response["ETag"] = versions.etag(shell)
+    _set_etag(response, versions.etag(shell))
     entries = {versions.shell_key(request): shell}
     for card in CARD.finditer(row.group(2)):
         entries[versions.card_key(int(card.group(1)))] = card.group(0)
     cache.set_many(entries, settings.PUBLIC_CACHE_TTL)
+
+
+def _set_etag(response: HttpResponse, etag: str | None) -> None:
+    # Without one of ours, ConditionalGetMiddleware hashes the content: never a 304.
+    if etag is not None:
+        response["ETag"] = etag
 
 
 class AnonymousHomePageMiddleware:

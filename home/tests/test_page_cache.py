@@ -161,3 +161,19 @@ def test_a_signed_in_visitor_never_gets_a_304_for_the_anonymous_page(user, clien
 
     assert response.status_code == 200
     assert "Open your dashboard" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_with_the_site_cache_switched_off_a_changed_page_is_never_answered_304(settings):
+    """CACHE_BACKEND=dummy (or Redis down): no version can be kept, so none can say the page
+    changed; the page must not claim to be the same."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
+    }
+    make_posts(10)
+    etag = Client().get("/")["ETag"]
+
+    make_post("Fresh news")
+
+    assert revalidate(etag).status_code == 200
