@@ -13,12 +13,12 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(VENV)/.deps-run: requirements.txt | $(VENV)/bin/python
-	$(PIP) install --quiet -r requirements.txt
+$(VENV)/.deps-run: requirements.txt constraints.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements.txt -c constraints.txt
 	touch $@
 
-$(VENV)/.deps-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
-	$(PIP) install --quiet -r requirements-dev.txt
+$(VENV)/.deps-dev: requirements.txt requirements-dev.txt constraints.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@ $(VENV)/.deps-run
 
 install: $(VENV)/.deps-run
@@ -29,7 +29,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty
 	@echo "Site: http://$(HOST):$(PORT)/  (demo accounts are listed in README.md; mail is written to var/mail/)"
-	@$(PY) manage.py run_scheduler & scheduler=$$!; \
+	@LOG_FILE=var/log/scheduler.log $(PY) manage.py run_scheduler & scheduler=$$!; \
 	  trap 'kill $$scheduler 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py runserver $(HOST):$(PORT)
 

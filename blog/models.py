@@ -2,8 +2,7 @@ from http import HTTPMethod
 
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import models
-from django.db.models import F
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils import timezone
 from wagtail.admin.panels import FieldPanel
 from wagtail.fields import RichTextField, StreamField
@@ -51,7 +50,7 @@ class BlogIndexPage(Page):
 
 class BlogPage(Page):
     """One article: cover image, introduction, a body of paragraphs, images and quotes, and a
-    view counter that rises by one on every view."""
+    view counter that rises by one on every view (kept in BlogPageViewCount)."""
 
     date_published = models.DateField("publication date", default=timezone.localdate)
     intro = models.CharField(max_length=250, help_text="One or two sentences shown in lists.")
@@ -63,8 +62,6 @@ class BlogPage(Page):
         related_name="+",
     )
     body = StreamField(BlogStreamBlock(), blank=True)
-    # Not a content field: kept out of forms and preserved across revisions (see below).
-    view_count = models.PositiveBigIntegerField(default=0, editable=False)
 
     content_panels = Page.content_panels + [
         FieldPanel("date_published"),
@@ -81,39 +78,35 @@ class BlogPage(Page):
     subpage_types: list[str] = []
     # An article is only read.
     allowed_http_methods = [HTTPMethod.GET, HTTPMethod.HEAD, HTTPMethod.OPTIONS]
-    # A copy is a new article: its readers are still to come.
-    exclude_fields_in_copy = ["view_count"]
 
     class Meta:
         indexes = [models.Index(fields=["-date_published"])]
 
-    def with_content_json(self, content: dict) -> "BlogPage":
-        # Publishing or reverting a revision must not roll the counter back to the value it
-        # had when the revision was saved.
-        page = super().with_content_json(content)
-        page.view_count = self.view_count
-        return page
+    def get_context(self, request: HttpRequest, *args, **kwargs) -> dict:
+        from . import selectors, services  # they import this module
 
-    def save(self, *args, **kwargs) -> None:
-        if not self._state.adding and kwargs.get("update_fields") is None:
-            # Only serve()'s atomic UPDATE writes the counter. A page saved by an edit, a
-            # publish or a move was loaded earlier, and writing its copy back would drop the
-            # views counted in between.
-            kwargs["update_fields"] = [
-                field.name
-                for field in self._meta.concrete_fields
-                if not field.primary_key and field.name != "view_count"
-            ]
-        super().save(*args, **kwargs)
+        context = super().get_context(request, *args, **kwargs)
+        # Counted on every view, also when the body comes from the fragment cache. No ETag of
+        # our own, unlike the home page: the page shows the count, so each view is a new page
+        # and a reader who reloads gets a 200 with the count risen (ConditionalGetMiddleware's
+        # content ETag never matches, which is right).
+        context["view_count"] = services.record_view(page=self, request=request)
+        context["images_key"] = selectors.images_key(page=self)
+        return context
 
-    def serve(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        # A HEAD (link checkers, uptime probes) is not a reader.
-        if request.method == "GET" and not getattr(request, "is_preview", False):
-            # One atomic UPDATE per view: concurrent views never lose a count, and a view
-            # answered from the browser's cache (304) or a cached fragment still counts.
-            BlogPage.objects.filter(pk=self.pk).update(view_count=F("view_count") + 1)
-            self.view_count += 1
-        # No ETag of our own: the page shows its view count, so every view is a new page and
-        # a reader who reloads sees the count rise (ConditionalGetMiddleware's content ETag
-        # then never matches, which is right; the index and home page still answer 304).
-        return super().serve(request, *args, **kwargs)
+
+class BlogPageViewCount(models.Model):
+    """How many times a post was read.
+
+    A row of its own rather than a field of the page: saving a page (an edit, a publish, a
+    move, a revert) writes every field of a copy loaded earlier, and would put an old count back.
+    Only blog.services.record_view writes here; a copied post starts without a row (no views).
+    """
+
+    page = models.OneToOneField(
+        BlogPage, on_delete=models.CASCADE, primary_key=True, related_name="view_counter"
+    )
+    views = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.views} views of page {self.page_id}"

@@ -4,14 +4,23 @@ import random
 
 from django.conf import settings
 from django.core.cache import cache
+from wagtail.images import get_image_model
+from wagtail.images.models import AbstractImage
+from wagtail.models import Page
 
-from .models import BlogPage
+from .models import BlogIndexPage, BlogPage, BlogPageViewCount
 
 LIVE_POST_IDS_KEY = "blog:live-post-ids"
 
 
+def blog_index(*, home: Page) -> BlogIndexPage | None:
+    """The live, public blog under the home page, if there is one."""
+    return BlogIndexPage.objects.live().public().child_of(home).first()
+
+
 def live_post_ids() -> list[int]:
-    """Ids of every live, public post; cached and dropped whenever a post is (un)published."""
+    """Ids of every live, public post; cached, and dropped (blog.signals) whenever a post is
+    published, unpublished, moved or deleted, or a view restriction is added or removed."""
     return cache.get_or_set(
         LIVE_POST_IDS_KEY,
         lambda: list(BlogPage.objects.live().public().values_list("pk", flat=True)),
@@ -24,16 +33,64 @@ def forget_live_post_ids() -> None:
 
 
 def random_posts(*, count: int = 3) -> list[BlogPage]:
-    """Up to `count` live posts picked at random from the cached ids, never by ORDER BY RANDOM()
-    over the whole table."""
+    """Up to `count` live, public posts picked at random from the cached ids, never by
+    ORDER BY RANDOM() over the whole table.
+
+    Ids that drop out (a post that went private or was unpublished behind the cache's back)
+    are replaced: the cached list is rebuilt and the missing cards drawn from it, so the page
+    still shows `count` posts when there are that many."""
     ids = live_post_ids()
-    chosen = random.sample(ids, min(count, len(ids)))
+    posts = _posts(random.sample(ids, min(count, len(ids))))
+    if len(posts) < min(count, len(ids)):
+        forget_live_post_ids()
+        shown = {post.pk for post in posts}
+        fresh = [pk for pk in live_post_ids() if pk not in shown]
+        posts += _posts(random.sample(fresh, min(count - len(posts), len(fresh))))
+    return posts
+
+
+def _posts(ids: list[int]) -> list[BlogPage]:
+    """The live, public posts among `ids`, in that order, with their cover images."""
+    if not ids:
+        return []
     posts = (
         BlogPage.objects.live()
         .public()
-        .filter(pk__in=chosen)
+        .filter(pk__in=ids)
         .select_related("cover_image")
         .prefetch_related("cover_image__renditions")
     )
     by_id = {post.pk: post for post in posts}
-    return [by_id[pk] for pk in chosen if pk in by_id]
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+def view_count(*, page: BlogPage) -> int:
+    """How many times `page` was read (0 before its first reader)."""
+    return BlogPageViewCount.objects.filter(page=page).values_list("views", flat=True).first() or 0
+
+
+def image_version(image: AbstractImage | None) -> str:
+    """The image's id, content hash and file name ("" for none): part of the key of every
+    cached fragment that shows it. Replacing an image's file deletes its renditions, and the
+    new file gets a new name, so HTML cached before would point at pictures that are gone."""
+    if image is None:
+        return ""
+    return _version(image.pk, image.file_hash, image.file.name)
+
+
+def images_key(*, page: BlogPage) -> str:
+    """image_version of every image a post shows, cover and body, in one query (none without
+    images): the key of the post's cached body."""
+    ids = {
+        block["value"].get("image") for block in page.body.raw_data if block["type"] == "image"
+    } - {None}
+    if page.cover_image_id:
+        ids.add(page.cover_image_id)
+    if not ids:
+        return ""
+    rows = get_image_model().objects.filter(pk__in=ids).order_by("pk")
+    return ";".join(_version(*row) for row in rows.values_list("pk", "file_hash", "file"))
+
+
+def _version(pk: int, file_hash: str, file_name: str) -> str:
+    return f"{pk}:{file_hash}:{file_name}"

@@ -57,10 +57,10 @@ def test_an_editor_publishes_an_illustrated_post_that_appears_on_the_home_page(
     visitor.goto("/")
     expect(visitor.get_by_test_id("blog-card")).to_have_count(1)
 
-    page.goto("/admin/")
+    page.goto("/admin/")  # Wagtail sends the editor to allauth's sign-in form, then back
     page.get_by_label("Email").fill(editor.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
 
     expect(page.get_by_role("heading", name="Campaigns")).to_be_visible()
     page.goto("/admin/pages/")  # an editor's page tree starts at the blog

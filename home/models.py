@@ -3,7 +3,7 @@ from wagtail.admin.panels import FieldPanel
 from wagtail.fields import RichTextField
 from wagtail.models import Page
 
-from blog.selectors import random_posts
+from blog.selectors import blog_index, random_posts
 from mailing.selectors import site_totals
 
 from . import page_cache
@@ -23,6 +23,9 @@ class HomePage(Page):
         context = super().get_context(request, *args, **kwargs)
         context["totals"] = site_totals()
         context["random_posts"] = random_posts(count=page_cache.CARDS_ON_HOME_PAGE)
+        if not context["random_posts"]:
+            # The empty state points visitors to the blog, when there is one.
+            context["blog_index"] = blog_index(home=self)
         return context
 
     def serve(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:

@@ -4,9 +4,15 @@ The visits that matter for load are anonymous, and for them the page is the same
 except the three random blog posts. So a rendered page is kept as a *shell* whose card row is a
 placeholder, and each post's card is kept on its own. A visit takes the shell and three cards
 drawn at random from the cached ids of the live posts: the posts still vary per request, and a
-hit costs three cache round trips instead of Wagtail's routing, the posts' queries and the
-template. A miss (or a signed-in user) gets the page rendered as usual, which refills the
-cache; its output is the same.
+hit costs four cache round trips (the two versions below, one get_many for the shell and the
+ids, one for the cards) instead of Wagtail's routing, the posts' queries and the template. A
+miss (or a signed-in user) gets the page rendered as usual, which refills the cache; its
+output is the same.
+
+Both answers carry the same ETag, made from the versions and the shell (`Versions.etag`), not
+from the content: the cards differ per visit, so a content ETag would never match. A browser
+that revalidates gets a 304 (from ConditionalGetMiddleware) and keeps its three cards until
+something on the page changes.
 
 Nothing stale is read, because every key carries versions that writes renew:
 * the site's campaign-data version (`mailing.cache`, renewed by every write that changes the
@@ -16,6 +22,7 @@ Nothing stale is read, because every key carries versions that writes renew:
   every card's title, picture and link.
 """
 
+import hashlib
 import random
 import re
 import uuid
@@ -26,6 +33,7 @@ from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
+from django.utils.http import quote_etag
 
 from blog.selectors import LIVE_POST_IDS_KEY
 from mailing import cache as campaign_cache
@@ -36,13 +44,15 @@ PAGES_VERSION_KEY = "home:pages-version"
 CARD_ROW = re.compile(r"(<!--cards-->)(.*?)(<!--/cards-->)", re.DOTALL)
 CARD = re.compile(r"<!--card:(\d+)-->.*?<!--/card-->", re.DOTALL)
 PLACEHOLDER = "<!--random cards-->"
+# What a version reads as when the cache cannot keep one (mailing.cache uses the same).
+UNKNOWN_VERSION = "0"
 
 
 def pages_version() -> str:
     current = cache.get(PAGES_VERSION_KEY)
     if current is None:
         cache.add(PAGES_VERSION_KEY, uuid.uuid4().hex, None)
-        current = cache.get(PAGES_VERSION_KEY) or "0"
+        current = cache.get(PAGES_VERSION_KEY) or UNKNOWN_VERSION
     return current
 
 
@@ -64,6 +74,20 @@ class Versions:
 
     def card_key(self, post_id: int) -> str:
         return f"home:card:{self.pages}:{post_id}"
+
+    def etag(self, shell: str) -> str | None:
+        """The anonymous page's ETag: the versions, which change with anything it shows, and
+        its shell, which changes when a deployment changes the templates (or the hashed
+        static names in them) while the versions, kept in the cache, stay the same.
+
+        None when the cache could not give the versions (Redis down, CACHE_BACKEND=dummy):
+        they are then the fallback "0", which no write renews."""
+        if UNKNOWN_VERSION in (self.pages, self.campaigns):
+            return None
+        digest = hashlib.md5(
+            f"{self.pages}:{self.campaigns}:{shell}".encode(), usedforsecurity=False
+        ).hexdigest()
+        return quote_etag(digest)
 
 
 def shares_cached_copy(request: HttpRequest) -> bool:
@@ -90,14 +114,16 @@ def cached_response(request: HttpRequest) -> HttpResponse | None:
     cards = cache.get_many(card_keys)
     if len(cards) != len(card_keys):
         return None
-    html = found[shell_key].replace(PLACEHOLDER, "".join(cards[key] for key in card_keys), 1)
-    response = HttpResponse(html)
+    shell = found[shell_key]
+    response = HttpResponse(shell.replace(PLACEHOLDER, "".join(cards[key] for key in card_keys), 1))
+    _set_etag(response, versions.etag(shell))
     patch_vary_headers(response, ["Cookie"])
     return response
 
 
 def keep(request: HttpRequest, response: HttpResponse, versions: Versions) -> None:
-    """Cache the rendered page's shell and cards, if this rendering is the one everybody gets.
+    """Cache the rendered page's shell and cards, and give it the ETag its cached copy will
+    have, if this rendering is the one everybody gets.
 
     `versions` must be read before the page was rendered: a write during rendering then files
     the copy under a version that is already gone."""
@@ -115,10 +141,17 @@ def keep(request: HttpRequest, response: HttpResponse, versions: Versions) -> No
     if row is None:
         return
     shell = html[: row.start(2)] + PLACEHOLDER + html[row.end(2) :]
+    _set_etag(response, versions.etag(shell))
     entries = {versions.shell_key(request): shell}
     for card in CARD.finditer(row.group(2)):
         entries[versions.card_key(int(card.group(1)))] = card.group(0)
     cache.set_many(entries, settings.PUBLIC_CACHE_TTL)
+
+
+def _set_etag(response: HttpResponse, etag: str | None) -> None:
+    # Without one of ours, ConditionalGetMiddleware hashes the content: never a 304.
+    if etag is not None:
+        response["ETag"] = etag
 
 
 class AnonymousHomePageMiddleware:

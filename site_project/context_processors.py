@@ -3,4 +3,5 @@ from django.http import HttpRequest
 
 
 def site(request: HttpRequest) -> dict:
-    return {"SITE_NAME": settings.WAGTAIL_SITE_NAME}
+    """The site's name, and how long templates keep their cached fragments of public pages."""
+    return {"SITE_NAME": settings.WAGTAIL_SITE_NAME, "PUBLIC_CACHE_TTL": settings.PUBLIC_CACHE_TTL}

@@ -4,7 +4,13 @@ from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
+from .views import AllauthLoginRedirect
+
 urlpatterns = [
+    # Wagtail's sign-in pages lead to allauth's; before the Wagtail includes, which would
+    # otherwise answer these paths.
+    path("admin/login/", AllauthLoginRedirect.as_view(default_next="/admin/")),
+    path("_util/login/", AllauthLoginRedirect.as_view()),
     path("admin/", include(wagtailadmin_urls)),
     path("documents/", include(wagtaildocs_urls)),
     path("accounts/", include("allauth.urls")),

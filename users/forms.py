@@ -3,6 +3,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from .models import User
+from .validators import AVATAR_FORMATS, AVATAR_MAX_SIDE
 
 
 class AvatarInput(forms.ClearableFileInput):
@@ -17,12 +18,13 @@ class ProfileForm(forms.ModelForm):
         model = User
         fields = ["first_name", "last_name", "avatar", "phone", "country"]
         widgets = {
-            "avatar": AvatarInput(attrs={"accept": "image/*"}),
+            "avatar": AvatarInput(attrs={"accept": ",".join(AVATAR_FORMATS.values())}),
             "phone": forms.TextInput(attrs={"placeholder": "+44 20 7946 0958", "type": "tel"}),
         }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # The limit is a setting; the model's help text cannot follow it.
+        # The byte limit is a setting; the model's help text cannot follow it.
         limit = filesizeformat(settings.AVATAR_MAX_BYTES)
-        self.fields["avatar"].help_text = f"JPEG, PNG, GIF or WebP, at most {limit}."
+        pixels = f"{AVATAR_MAX_SIDE} by {AVATAR_MAX_SIDE} pixels"
+        self.fields["avatar"].help_text = f"JPEG, PNG, GIF or WebP, at most {limit} and {pixels}."

@@ -3,7 +3,12 @@ from django.db import models
 from django.db.models.functions import Lower
 from django_countries.fields import CountryField
 
-from .validators import validate_avatar_extension, validate_avatar_size, validate_phone
+from .validators import (
+    validate_avatar_extension,
+    validate_avatar_image,
+    validate_avatar_size,
+    validate_phone,
+)
 
 
 class UserManager(BaseUserManager):
@@ -40,7 +45,7 @@ class User(AbstractUser):
     avatar = models.ImageField(
         upload_to="avatars/%Y/%m/",
         blank=True,
-        validators=[validate_avatar_extension, validate_avatar_size],
+        validators=[validate_avatar_extension, validate_avatar_size, validate_avatar_image],
         help_text="JPEG, PNG, GIF or WebP, at most 2 MB.",
     )
     phone = models.CharField(max_length=20, blank=True, validators=[validate_phone])

@@ -1,9 +1,15 @@
-"""Structured log lines for sign-ins, sign-outs and failed sign-ins."""
+"""Structured log lines for sign-ins, sign-outs and failed sign-ins; the role groups synced
+after every migrate; avatar files that no account points at any more removed."""
 
 import logging
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import transaction
+from django.db.models.signals import post_delete, post_migrate, post_save, pre_save
 from django.dispatch import receiver
+
+from .models import User
+from .roles import sync_groups_after_migrate
 
 logger = logging.getLogger(__name__)
 
@@ -28,3 +34,43 @@ def log_failed_sign_in(sender, credentials, request=None, **kwargs) -> None:
     # The password is never logged; allauth passes the email under "email" or "username".
     login = credentials.get("email") or credentials.get("username")
     logger.warning("user.sign_in_failed", extra={"login": login, "ip": _client_ip(request)})
+
+
+@receiver(post_migrate)
+def sync_roles(sender, using, **kwargs) -> None:
+    # Sent once per app; the users app's turn is enough (and its models are there).
+    if sender.label == "users":
+        sync_groups_after_migrate(using=using)
+
+
+@receiver(pre_save, sender=User)
+def note_replaced_avatar(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+    """Remember the stored avatar that this save replaces (a new picture, or "remove it")."""
+    if (
+        raw
+        or instance._state.adding
+        or (update_fields is not None and "avatar" not in update_fields)
+    ):
+        return
+    stored = User.objects.filter(pk=instance.pk).values_list("avatar", flat=True).first()
+    if stored and stored != instance.avatar.name:
+        instance._replaced_avatar = stored
+
+
+@receiver(post_save, sender=User)
+def delete_replaced_avatar(sender, instance, **kwargs) -> None:
+    replaced = instance.__dict__.pop("_replaced_avatar", None)
+    if replaced:
+        _delete_after_commit(instance.avatar.storage, replaced)
+
+
+@receiver(post_delete, sender=User)
+def delete_avatar_of_deleted_user(sender, instance, **kwargs) -> None:
+    if instance.avatar:
+        _delete_after_commit(instance.avatar.storage, instance.avatar.name)
+
+
+def _delete_after_commit(storage, name: str) -> None:
+    # Only once the row that pointed at the file is gone for good: a rolled-back save still
+    # points at it (outside a transaction, on_commit runs at once).
+    transaction.on_commit(lambda: storage.delete(name))

@@ -1,9 +1,10 @@
-"""Template helpers shared by every template of the site (Bootstrap form widgets)."""
+"""Template helpers shared by every template of the site (Bootstrap form widgets, cache keys)."""
 
 from django import forms, template
 from django.forms.boundfield import BoundField
 from django.utils.safestring import SafeString
 
+from blog.selectors import image_version as _image_version
 from users.adapter import MAIL_FAILED_TAG
 
 register = template.Library()
@@ -34,3 +35,10 @@ def bootstrap(field: BoundField) -> SafeString:
         css += " is-invalid"
     existing = widget.attrs.get("class", "")
     return field.as_widget(attrs={"class": f"{existing} {css}".strip()})
+
+
+@register.filter
+def image_version(image) -> str:
+    """What identifies this image's file, for the key of a cached fragment that shows it (""
+    for no image): see blog.selectors.image_version."""
+    return _image_version(image)

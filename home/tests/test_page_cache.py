@@ -105,3 +105,75 @@ def test_signed_in_visitors_and_flash_messages_never_get_the_shared_copy(client,
     assert response.request["PATH_INFO"] == "/"
     assert re.search(r"You have signed out", html)
     assert user.email not in html
+
+
+# --- Conditional GET ---------------------------------------------------------------------------
+
+
+def revalidate(etag: str, client: Client | None = None):
+    """A browser that has the page asks whether it changed."""
+    return (client or Client()).get("/", headers={"if-none-match": etag})
+
+
+@pytest.mark.django_db
+def test_a_revalidating_browser_gets_304_and_keeps_its_cards():
+    make_posts(10)  # the cards differ from one visit to the next
+    etag = Client().get("/")["ETag"]  # a miss: rendered, and kept
+
+    # Rendered again (a card drawn that is not cached yet) or answered from the cache: the
+    # same page for a browser, whatever the cards.
+    visits = [visit(Client()) for _ in range(40)]
+    assert {response["ETag"] for response, _queries in visits} == {etag}
+    assert {queries == 0 for _response, queries in visits} == {True, False}
+    for _ in range(5):
+        again = revalidate(etag)
+        assert again.status_code == 304
+        assert again["ETag"] == etag
+        assert again.content == b""
+
+
+@pytest.mark.django_db
+def test_the_etag_changes_as_soon_as_the_page_would(user):
+    make_posts(10)
+    etag = Client().get("/")["ETag"]
+
+    make_post("Fresh news")
+    changed = revalidate(etag)
+
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+    etag = changed["ETag"]
+    assert revalidate(etag).status_code == 304
+
+    form = RecipientForm({"email": "new@example.org", "full_name": "New"}, owner=user)
+    assert form.is_valid()
+    services.save_owned(user=user, form=form)  # the site totals change
+
+    assert revalidate(etag).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_signed_in_visitor_never_gets_a_304_for_the_anonymous_page(user, client_for):
+    make_posts(10)
+    etag = Client().get("/")["ETag"]
+
+    response = revalidate(etag, client_for(user))
+
+    assert response.status_code == 200
+    assert "Open your dashboard" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_with_the_site_cache_switched_off_a_changed_page_is_never_answered_304(settings):
+    """CACHE_BACKEND=dummy (or Redis down): no version can be kept, so none can say the page
+    changed; the page must not claim to be the same."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
+    }
+    make_posts(10)
+    etag = Client().get("/")["ETag"]
+
+    make_post("Fresh news")
+
+    assert revalidate(etag).status_code == 200

@@ -5,14 +5,15 @@ import io
 import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Group
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from wagtail.images import get_image_model
-from wagtail.models import Page, Revision
+from wagtail.models import Page, Revision, Site
 
 from blog.models import BlogIndexPage, BlogPage
 from home.management.commands.seed_demo import DEMO_ACCOUNTS
+from home.models import HomePage
 from mailing.models import Attempt, DailyStat, Mailing, Message, Recipient
 from users.models import User
 from users.roles import BLOGGERS, MANAGERS, PUBLISHERS
@@ -99,6 +100,7 @@ def test_demo_roles(seeded):
     assert groups("editor@example.com") == {BLOGGERS, PUBLISHERS}
     assert groups("manager@example.com") == {MANAGERS}
     assert groups("user@example.com") == set()
+    assert [u.email for u in User.objects.filter(is_superuser=True)] == ["admin@example.com"]
     # The blog's page permissions exist, so the editor can publish under it.
     index = BlogIndexPage.objects.get()
     editor = User.objects.get(email="editor@example.com")
@@ -112,3 +114,57 @@ def test_the_home_page_shows_the_demo_campaign(seeded, client):
 
     assert 'data-testid="total-mailings">2<' in html
     assert 'data-testid="total-recipients">12<' in html
+
+
+@pytest.mark.django_db
+def test_the_demo_administrator_can_edit_the_home_pages_introduction(seeded):
+    client = Client()
+    assert (
+        client.post(
+            reverse("account_login"), {"login": "admin@example.com", "password": "demo-admin-pass"}
+        ).status_code
+        == 302
+    )
+    home = HomePage.objects.get()
+
+    editor = client.get(reverse("wagtailadmin_pages:edit", args=[home.pk]))
+
+    assert editor.status_code == 200
+    assert 'name="intro"' in editor.content.decode()
+    admin = User.objects.get(email="admin@example.com")
+    assert home.permissions_for_user(admin).can_publish()
+    # The demo editor writes the blog, not the home page.
+    editor_account = User.objects.get(email="editor@example.com")
+    assert not home.permissions_for_user(editor_account).can_edit()
+
+
+@pytest.mark.django_db
+def test_an_operators_site_settings_are_kept():
+    Site.objects.filter(is_default_site=True).update(hostname="campaigns.example.com", port=443)
+
+    seed()
+
+    site = Site.objects.get(is_default_site=True)
+    assert (site.hostname, site.port) == ("campaigns.example.com", 443)
+
+
+@pytest.mark.django_db
+def test_a_missing_site_is_created():
+    Site.objects.all().delete()
+
+    seed()
+
+    site = Site.objects.get(is_default_site=True)
+    assert (site.hostname, site.port, site.root_page.specific) == (
+        "localhost",
+        80,
+        HomePage.objects.get(),
+    )
+
+
+@pytest.mark.django_db
+def test_without_a_home_page_it_stops_with_a_command_error():
+    HomePage.objects.get().delete()
+
+    with pytest.raises(CommandError, match=r"run `manage\.py migrate` first"):
+        seed()

@@ -9,32 +9,61 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BASE_DIR = PROJECT_DIR.parent
-VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
-load_dotenv(BASE_DIR / ".env")
+# Read before any variable (VAR_DIR included). DOTENV_PATH, from the real environment only,
+# names another file; empty reads none (the settings tests run without a developer's .env).
+DOTENV_PATH = os.environ.get("DOTENV_PATH", str(BASE_DIR / ".env"))
+if DOTENV_PATH:
+    load_dotenv(DOTENV_PATH)
+
+# Relative paths in VAR_DIR, STATIC_ROOT, MEDIA_ROOT, LOG_DIR and LOG_FILE are taken from the
+# project folder, wherever manage.py is started from.
+VAR_DIR = BASE_DIR / os.environ.get("VAR_DIR", "var")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def env_str(name: str, default: str = "") -> str:
+    """The variable's value, or `default` when it is not set."""
     return os.environ.get(name, default)
 
 
 def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    """true/false, yes/no, on/off or 1/0 (any case); empty or unset gives `default`.
+
+    Anything else is refused: a typo such as EMAIL_USE_TLS=ture must not quietly mean False.
+    """
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name} must be true or false (or yes/no, on/off, 1/0), not {os.environ[name]!r}."
+    )
 
 
 def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    """A whole number; empty or unset gives `default`, anything else is refused by name."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
 
 
 def env_list(name: str, default: str = "") -> list[str]:
+    """A comma-separated list, blanks dropped."""
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
@@ -134,23 +163,26 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------
+# "default" holds the site's caches (the home page's copy, page fragments, the live post ids,
+# dashboard lists and stats, Wagtail's own); "sessions" holds sign-ins, when Redis is there.
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "site"),
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                # A Redis outage degrades to cache misses instead of breaking pages.
-                "IGNORE_EXCEPTIONS": True,
-                "SOCKET_CONNECT_TIMEOUT": 2,
-                "SOCKET_TIMEOUT": 2,
-            },
-        }
+    _redis = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "site"),
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            # A Redis outage degrades to cache misses instead of breaking pages.
+            "IGNORE_EXCEPTIONS": True,
+            "SOCKET_CONNECT_TIMEOUT": 2,
+            "SOCKET_TIMEOUT": 2,
+        },
     }
+    CACHES = {"default": _redis, "sessions": {**_redis}}
+    # Shared by every web worker: a sign-in holds whichever worker answers the next request.
     SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    SESSION_CACHE_ALIAS = "sessions"
 else:
     CACHES = {
         "default": {
@@ -158,17 +190,23 @@ else:
             "LOCATION": "site",
         }
     }
+    # A local-memory cache is per process: sessions go to the database so that runserver's
+    # restarts and the scheduler beside it do not matter.
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
-# CACHE_BACKEND=dummy switches caching off (sessions then live in the database): only to
-# measure what the cache buys (`make bench-web`), never in a real deployment.
+# CACHE_BACKEND=dummy switches off the "default" cache only: the home page's cached copy, page
+# fragments, the cached live post ids, dashboard lists and stats, and Wagtail's own caching.
+# Sessions stay where they are (Redis with REDIS_URL, else the database), so signed-in pages
+# can be measured too. Only for measuring what the cache buys (`make bench-web`).
 if env_str("CACHE_BACKEND") == "dummy":
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+    CACHES["default"] = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
 
-# Dashboard lists and stats are invalidated on every write; the TTL only bounds how stale a
-# per-process local-memory cache can get when another process (the scheduler) wrote.
-DASHBOARD_CACHE_TTL = env_int("DASHBOARD_CACHE_TTL", 30)
-PUBLIC_CACHE_TTL = env_int("PUBLIC_CACHE_TTL", 600)
+# Dashboard lists and stats, and the public pages' cached copies, are invalidated on every
+# write, and the TTL only bounds how stale a copy can get when another process wrote. With
+# Redis every process sees every invalidation. Without it each process has its own
+# local-memory cache, so under `make run` the scheduler's status changes never reach the web
+# process's cache: there the TTLs default to 10 s, which is how late a change can show.
+DASHBOARD_CACHE_TTL = env_int("DASHBOARD_CACHE_TTL", 30 if REDIS_URL else 10)
+PUBLIC_CACHE_TTL = env_int("PUBLIC_CACHE_TTL", 600 if REDIS_URL else 10)
 
 # --- Auth and accounts (django-allauth) -------------------------------------------------------
 AUTH_USER_MODEL = "users.User"
@@ -190,9 +228,13 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_UNIQUE_EMAIL = True
-# A taken address is refused on the sign-up and email forms, next to the field. allauth's
-# default hides it (and mails the address owner instead), which leaves a person who mistyped
-# their address, or forgot they had an account, waiting for a mail that explains nothing.
+# A taken address is refused on the sign-up and email forms, next to the field, as the issue
+# asks. allauth's default hides it (and mails the address owner instead), which leaves a person
+# who mistyped their address, or forgot they had an account, waiting for a mail that explains
+# nothing. The price: anyone can learn whether an address has an account here, and the
+# password-reset form says so too ("not assigned to any user account"). The reset form gives
+# away nothing the sign-up form does not already show; allauth's rate limits (signup,
+# reset_password) slow down anyone probing addresses in bulk through either.
 ACCOUNT_PREVENT_ENUMERATION = False
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
@@ -203,6 +245,10 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = env_str("ACCOUNT_EMAIL_SUBJECT_PREFIX", "[Campaigns] ")
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = env_str("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
 ACCOUNT_ADAPTER = "users.adapter.AccountAdapter"
+# A signed-in person sent to the sign-in page (Wagtail does that when they may not enter
+# /admin/, or a private page needs another account) sees the form and the reason, instead of
+# being bounced back to `next`, which would send them straight back here: a redirect loop.
+ACCOUNT_AUTHENTICATED_LOGIN_REDIRECTS = False
 ACCOUNT_RATE_LIMITS = {
     # allauth's defaults, kept explicit so tests can switch them off.
     "login_failed": "10/m/ip,5/5m/key",
@@ -218,6 +264,12 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    # Django would refuse at the first mail; say so at start-up instead.
+    raise ImproperlyConfigured(
+        "EMAIL_USE_TLS and EMAIL_USE_SSL are both true: set one. EMAIL_USE_TLS is STARTTLS "
+        "(usually port 587), EMAIL_USE_SSL is TLS from the first byte (usually port 465)."
+    )
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Campaigns <noreply@localhost>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
@@ -249,16 +301,14 @@ USE_TZ = True
 
 # --- Static and media -------------------------------------------------------------------------
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT = BASE_DIR / env_str("STATIC_ROOT", "staticfiles")
 STATIC_URL = "/static/"
-MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+MEDIA_ROOT = BASE_DIR / env_str("MEDIA_ROOT", "media")
 MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-# A hashed file name changes with its content, so browsers may keep it for a year.
-WHITENOISE_MAX_AGE = 365 * 24 * 60 * 60
 # Let Django serve uploads (development, tests, a one-box demo); production puts a web server
 # in front of MEDIA_ROOT instead.
 SERVE_MEDIA = env_bool("SERVE_MEDIA", False)
@@ -270,6 +320,15 @@ WAGTAILADMIN_BASE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 WAGTAILDOCS_EXTENSIONS = ["csv", "docx", "odt", "pdf", "pptx", "rtf", "txt", "xlsx", "zip"]
 WAGTAIL_ENABLE_UPDATE_CHECK = False
+# One way in, allauth's: it refuses unconfirmed addresses and applies the rate limits. Wagtail's
+# own sign-in pages (/admin/login/, /_util/login/) redirect there (site_project/urls.py), and
+# its password reset, password change and email change are off: allauth's reset is the one,
+# and an email change must be confirmed.
+WAGTAILADMIN_LOGIN_URL = LOGIN_URL
+WAGTAIL_FRONTEND_LOGIN_URL = LOGIN_URL
+WAGTAIL_PASSWORD_RESET_ENABLED = False
+WAGTAIL_PASSWORD_MANAGEMENT_ENABLED = False
+WAGTAIL_EMAIL_MANAGEMENT_ENABLED = False
 # Wagtail's admin avatars come from gravatar.com by default: a request to a third party with
 # a hash of each editor's address, and a broken picture offline. Use Wagtail's own instead.
 WAGTAIL_GRAVATAR_PROVIDER_URL = None
@@ -280,7 +339,10 @@ APSCHEDULER_DATETIME_FORMAT = "N j, Y, f:s a"
 APSCHEDULER_RUN_NOW_TIMEOUT = 25
 
 # --- Logging ------------------------------------------------------------------------------------
-LOG_DIR = Path(env_str("LOG_DIR", str(VAR_DIR / "log")))
+LOG_DIR = BASE_DIR / env_str("LOG_DIR", str(VAR_DIR / "log"))
+# RotatingFileHandler's rollover is not safe across processes: give each long-running process
+# its own file (`make run` starts the scheduler with LOG_FILE=var/log/scheduler.log).
+LOG_FILE = BASE_DIR / env_str("LOG_FILE", str(LOG_DIR / "site.log"))
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
@@ -292,7 +354,7 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "structured"},
         "file": {
             "class": "site_project.logging.MakedirsRotatingFileHandler",
-            "filename": str(LOG_DIR / "site.log"),
+            "filename": str(LOG_FILE),
             "maxBytes": 10 * 1024 * 1024,
             "backupCount": 5,
             "formatter": "structured",

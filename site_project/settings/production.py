@@ -40,6 +40,10 @@ X_FRAME_OPTIONS = "SAMEORIGIN"
 SILENCED_SYSTEM_CHECKS = ["security.W019"]
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"
 
+# Hashed file names ({% static %} gives them): whitenoise recognises them through the manifest
+# and serves them with a ten-year, immutable max-age, since a new content gets a new name. A
+# name without its hash keeps whitenoise's 60 s (no WHITENOISE_MAX_AGE here or in base: a long
+# one would pin such a file, or a dev server's site.css, in browsers for as long).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

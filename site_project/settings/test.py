@@ -3,6 +3,8 @@
 PostgreSQL and Redis are used when DATABASE_URL / REDIS_URL are set (CI sets both).
 """
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,7 +17,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if not env_str("EMAIL_HOST"):
     # Sender processes started by tests get EMAIL_HOST pointing at the test's SMTP server.
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Each process that loads these settings (the test run, the sender processes it starts) gets
+# its own uploads folder, and removes it when it exits.
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="test-media-"))
+atexit.register(shutil.rmtree, MEDIA_ROOT, ignore_errors=True)
 ALLOWED_HOSTS = ["*"]
 SERVE_MEDIA = True
 ACCOUNT_RATE_LIMITS = False

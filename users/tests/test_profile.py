@@ -4,6 +4,7 @@ import io
 import re
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
@@ -201,3 +202,127 @@ def test_an_invalid_phone_number_is_refused(user, client_for, phone):
     assert response.status_code == 200
     assert "phone number" in error_next_to(response.content.decode(), "phone")
     assert User.objects.get(pk=user.pk).first_name == "Alice"
+
+
+def image_upload(name: str, kind: str, size: tuple[int, int] = (16, 16), mode: str = "RGB"):
+    buffer = io.BytesIO()
+    Image.new(mode, size).save(buffer, format=kind)
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "kind"), [("photo.png", "BMP"), ("photo.jpg", "TIFF"), ("photo.gif", "ICO")]
+)
+def test_an_image_of_another_format_is_refused_whatever_its_name(user, client_for, name, kind):
+    response = client_for(user).post(PROFILE, form_data(avatar=image_upload(name, kind)))
+
+    assert response.status_code == 200
+    error = error_next_to(response.content.decode(), "avatar")
+    assert f"This is a {kind} image; upload a JPEG, PNG, GIF or WebP picture." in error
+    user.refresh_from_db()
+    assert not user.avatar
+
+
+@pytest.mark.django_db
+# Pillow warns about such a picture as it opens it: what the validator then refuses.
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_a_small_file_of_a_huge_picture_is_refused(user, client_for):
+    upload = image_upload("huge.png", "PNG", size=(12000, 12000), mode="1")
+    assert upload.size < 50_000  # a few kilobytes, far under the byte limit
+
+    response = client_for(user).post(PROFILE, form_data(avatar=upload))
+
+    assert response.status_code == 200
+    error = error_next_to(response.content.decode(), "avatar")
+    assert "12000 by 12000 pixels; the largest allowed is 4096 by 4096" in error
+    user.refresh_from_db()
+    assert not user.avatar
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "kind"), [("me.jpg", "JPEG"), ("me.gif", "GIF"), ("me.webp", "WEBP")]
+)
+def test_jpeg_gif_and_webp_are_accepted(user, client_for, name, kind):
+    response = client_for(user).post(PROFILE, form_data(avatar=image_upload(name, kind)))
+
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.avatar.name.endswith(name.rsplit(".", 1)[1])
+
+
+@pytest.mark.django_db
+def test_the_file_picker_offers_only_the_accepted_types(user, client_for):
+    html = client_for(user).get(PROFILE).content.decode()
+
+    [avatar_input] = re.findall(r'<input[^>]*name="avatar"[^>]*>', html)
+    assert 'accept="image/jpeg,image/png,image/gif,image/webp"' in avatar_input
+
+
+def stored(name: str) -> bool:
+    return default_storage.exists(name)
+
+
+@pytest.mark.django_db
+def test_a_replaced_avatar_file_is_deleted_once_the_change_is_committed(
+    user, client_for, django_capture_on_commit_callbacks
+):
+    client = client_for(user)
+    client.post(PROFILE, form_data(avatar=png(name="first.png")))
+    user.refresh_from_db()
+    first = user.avatar.name
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        client.post(PROFILE, form_data(avatar=png(name="second.png")))
+        assert stored(first)  # still there until the commit
+    for callback in callbacks:
+        callback()
+
+    user.refresh_from_db()
+    assert user.avatar.name.endswith("second.png")
+    assert stored(user.avatar.name)
+    assert not stored(first)
+
+
+@pytest.mark.django_db
+def test_a_removed_avatar_file_is_deleted(user, client_for, django_capture_on_commit_callbacks):
+    client = client_for(user)
+    client.post(PROFILE, form_data(avatar=png()))
+    user.refresh_from_db()
+    avatar = user.avatar.name
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PROFILE, form_data(**{"avatar-clear": "on"}))
+
+    assert not stored(avatar)
+
+
+@pytest.mark.django_db
+def test_saving_without_touching_the_avatar_keeps_its_file(
+    user, client_for, django_capture_on_commit_callbacks
+):
+    client = client_for(user)
+    client.post(PROFILE, form_data(avatar=png()))
+    user.refresh_from_db()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(PROFILE, form_data(first_name="Alicia"))
+        user.refresh_from_db()
+        user.save()
+
+    assert stored(user.avatar.name)
+
+
+@pytest.mark.django_db
+def test_a_deleted_accounts_avatar_file_is_deleted(
+    user, client_for, django_capture_on_commit_callbacks
+):
+    client_for(user).post(PROFILE, form_data(avatar=png()))
+    user.refresh_from_db()
+    avatar = user.avatar.name
+
+    with django_capture_on_commit_callbacks(execute=True):
+        User.objects.get(pk=user.pk).delete()
+
+    assert not stored(avatar)

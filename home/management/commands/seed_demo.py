@@ -10,9 +10,10 @@ import random
 from datetime import timedelta
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.files.images import ImageFile
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 from PIL import Image as PILImage
@@ -28,11 +29,15 @@ from mailing.models import Attempt, Mailing, Message, Recipient
 from users.models import User
 from users.roles import BLOGGERS, MANAGERS, PUBLISHERS, sync_groups
 
+ADMIN = "administrator"
+EDITOR = "editor"
 DEMO_ACCOUNTS = [
     # email, password, role, first name
     ("user@example.com", "demo-user-pass", None, "Dana"),
     ("manager@example.com", "demo-manager-pass", MANAGERS, "Morgan"),
-    ("editor@example.com", "demo-editor-pass", "editor", "Eli"),
+    ("editor@example.com", "demo-editor-pass", EDITOR, "Eli"),
+    # Everything in the Wagtail admin, the home page's introduction included.
+    ("admin@example.com", "demo-admin-pass", ADMIN, "Ada"),
 ]
 
 HOME_INTRO = (
@@ -210,14 +215,20 @@ class Command(BaseCommand):
     def _home_page(self) -> HomePage:
         home = HomePage.objects.first()
         if home is None:
-            raise SystemExit("No HomePage: run `manage.py migrate` first.")
+            raise CommandError("No HomePage: run `manage.py migrate` first.")
         if not home.intro:
             home.intro = HOME_INTRO
             home.save_revision().publish()
-        site = Site.objects.get(is_default_site=True)
-        if site.hostname != "localhost" or site.port != 80:
-            site.hostname, site.port = "localhost", 80
-            site.save()
+        # The default site is created only when there is none: an operator's host name and
+        # port (Settings > Sites in the admin) stay as they are.
+        if not Site.objects.filter(is_default_site=True).exists():
+            Site.objects.create(
+                hostname="localhost",
+                port=80,
+                root_page=home,
+                is_default_site=True,
+                site_name=settings.WAGTAIL_SITE_NAME,
+            )
         return home
 
     def _blog_index(self, home: HomePage) -> BlogIndexPage:
@@ -264,15 +275,16 @@ class Command(BaseCommand):
         for email, password, role, first_name in DEMO_ACCOUNTS:
             user = User.objects.filter(email=email).first()
             if user is None:
-                user = User.objects.create_user(
-                    email=email, password=password, first_name=first_name
+                create = (
+                    User.objects.create_superuser if role == ADMIN else User.objects.create_user
                 )
+                user = create(email=email, password=password, first_name=first_name)
             EmailAddress.objects.update_or_create(
                 user=user, email=email, defaults={"verified": True, "primary": True}
             )
             if role == MANAGERS:
                 user.groups.add(Group.objects.get(name=MANAGERS))
-            elif role == "editor":
+            elif role == EDITOR:
                 user.groups.add(
                     Group.objects.get(name=BLOGGERS), Group.objects.get(name=PUBLISHERS)
                 )
