@@ -21,9 +21,9 @@ def test_a_users_totals_count_only_their_own_and_a_manager_sees_everyones(
     Mailing.objects.filter(pk=launched.pk).update(status=Mailing.Status.LAUNCHED)
     make_mailing(other_user, recipients=4)
 
-    assert selectors.totals_for(user) == selectors.Totals(2, 1, 5)
-    assert selectors.totals_for(other_user) == selectors.Totals(1, 0, 4)
-    assert selectors.totals_for(manager) == selectors.Totals(3, 1, 9)
+    assert selectors.totals_for(user=user) == selectors.Totals(2, 1, 5)
+    assert selectors.totals_for(user=other_user) == selectors.Totals(1, 0, 4)
+    assert selectors.totals_for(user=manager) == selectors.Totals(3, 1, 9)
     assert selectors.site_totals() == selectors.Totals(3, 1, 9)
 
 
@@ -51,7 +51,7 @@ def test_the_daily_totals_match_the_attempt_rows_the_engine_wrote(
     delivery.start_run(mailing=mailing)
     delivery.deliver()
 
-    totals = selectors.attempt_totals_for(user)
+    totals = selectors.attempt_totals_for(user=user)
 
     assert (totals.successes, totals.failures) == (3, 2)
     assert totals.successes == Attempt.objects.filter(status="success").count()
