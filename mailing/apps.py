@@ -4,5 +4,9 @@ from django.apps import AppConfig
 class MailingConfig(AppConfig):
     name = "mailing"
     verbose_name = "Campaigns"
-    # Deliberately no ready() hook: the scheduler runs only in `manage.py run_scheduler`,
-    # never inside web workers (each worker would send every mail again).
+
+    def ready(self) -> None:
+        # Signal receivers only. The scheduler is deliberately never started here: it runs
+        # only in `manage.py run_scheduler`, never inside web workers (each worker would send
+        # every mail again).
+        from . import signals  # noqa: F401

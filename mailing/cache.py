@@ -5,6 +5,9 @@ Every write that changes what an owner sees calls `bump(owner_id=...)`, which gi
 namespaces a fresh random version; keys embed the version, so an entry written before the
 change is never read again and simply expires. A random version (not a counter) cannot come
 back after an eviction and resurrect old entries.
+
+The new version is set when the write commits, never before: a reader between a bump and the
+commit would still see the old rows and cache them under the new version, stale until the TTL.
 """
 
 import hashlib
@@ -14,6 +17,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 
 SITE = "site"
 T = TypeVar("T")
@@ -24,6 +28,7 @@ def _version_key(scope: str | int) -> str:
 
 
 def version(scope: str | int) -> str:
+    """The scope's current version (a new one if it has none yet)."""
     key = _version_key(scope)
     current = cache.get(key)
     if current is None:
@@ -33,9 +38,12 @@ def version(scope: str | int) -> str:
 
 
 def bump(*, owner_id: int | None) -> None:
-    """Invalidate everything cached for this owner and everything site-wide."""
+    """Invalidate everything cached for this owner and everything site-wide, once the current
+    transaction commits (at once outside a transaction; never if it rolls back)."""
     scopes = [SITE] if owner_id is None else [owner_id, SITE]
-    cache.set_many({_version_key(scope): uuid.uuid4().hex for scope in scopes}, None)
+    transaction.on_commit(
+        lambda: cache.set_many({_version_key(scope): uuid.uuid4().hex for scope in scopes}, None)
+    )
 
 
 def cached(*, scope: str | int, name: str, params: object, compute: Callable[[], T]) -> T:

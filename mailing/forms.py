@@ -1,9 +1,12 @@
 from django import forms
 from django.utils import timezone
 
+from . import selectors
 from .models import Attempt, Mailing, Message, Recipient
+from .permissions import objects_for
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+DUPLICATE_EMAIL = "You already have a recipient with this address."
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -29,11 +32,10 @@ class RecipientForm(OwnedModelForm):
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip()
-        clash = Recipient.objects.filter(owner=self.owner, email__iexact=email)
-        if self.instance.pk:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise forms.ValidationError("You already have a recipient with this address.")
+        if selectors.recipient_email_taken(
+            owner=self.owner, email=email, exclude_pk=self.instance.pk
+        ):
+            raise forms.ValidationError(DUPLICATE_EMAIL)
         return email
 
 
@@ -80,8 +82,8 @@ class MailingForm(OwnedModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Only the owner's rows are offered, and only they validate: a tampered id is refused.
-        self.fields["message"].queryset = Message.objects.filter(owner=self.owner)
-        self.fields["recipients"].queryset = Recipient.objects.filter(owner=self.owner)
+        self.fields["message"].queryset = objects_for(self.owner, Message)
+        self.fields["recipients"].queryset = objects_for(self.owner, Recipient)
         self.fields["recipients"].required = False
         for name in ("first_send_at", "end_at"):
             self.fields[name].input_formats = [

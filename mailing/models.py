@@ -12,7 +12,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from .validators import validate_single_line
+from .validators import validate_name, validate_single_line
 
 
 class OwnedModel(models.Model):
@@ -28,7 +28,7 @@ class Recipient(OwnedModel):
     """A person a user mails; the address is unique per owner, whatever its case."""
 
     email = models.EmailField(max_length=254)
-    full_name = models.CharField(max_length=200)
+    full_name = models.CharField(max_length=200, validators=[validate_name])
     comment = models.TextField(blank=True)
 
     class Meta:
@@ -72,7 +72,9 @@ class Mailing(OwnedModel):
         LAUNCHED = "launched", "Launched"
         FINISHED = "finished", "Finished"
 
-    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="mailings")
+    # RESTRICT, not PROTECT: a message in use cannot be deleted on its own, but it goes with
+    # its mailings when both are deleted together (their owner's account is deleted).
+    message = models.ForeignKey(Message, on_delete=models.RESTRICT, related_name="mailings")
     recipients = models.ManyToManyField(Recipient, related_name="mailings")
     first_send_at = models.DateTimeField("first send")
     end_at = models.DateTimeField("end")

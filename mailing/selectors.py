@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
+from users.models import User
 from users.roles import is_manager
 
 from . import cache
@@ -21,10 +22,34 @@ from .models import Attempt, DailyStat, Delivery, Mailing, Message, Recipient, R
 from .permissions import get_object_for, objects_for
 
 PAGE_SIZE = 25
+# What pages show of an owner. Rows are cached (Redis in production), so their owner is
+# loaded with these fields only: never a password hash, a phone number or anything else.
+OWNER_FIELDS = ("id", "email")
 
 
-def viewer_scope(user) -> str | int:
+def viewer_scope(*, user: User) -> str | int:
+    """The cache namespace of what `user` sees: their own, or the site's for a manager."""
     return cache.SITE if is_manager(user) else user.pk
+
+
+def _with_owner(queryset: QuerySet, *, path: str = "owner") -> QuerySet:
+    """`queryset` with the owner at `path` joined in, holding only `OWNER_FIELDS`."""
+    hidden = [
+        f"{path}__{field.name}"
+        for field in User._meta.concrete_fields
+        if field.name not in OWNER_FIELDS
+    ]
+    return queryset.select_related(path).defer(*hidden)
+
+
+def recipient_email_taken(*, owner: User, email: str, exclude_pk: int | None = None) -> bool:
+    """Whether `owner` has a recipient with `email` already, compared exactly as the database's
+    unique constraint compares (lower() of both, in the database)."""
+    clash = Recipient.objects.filter(owner=owner).alias(email_key=Lower("email"))
+    clash = clash.filter(email_key=Lower(Value(email)))
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    return clash.exists()
 
 
 # --- Totals ----------------------------------------------------------------------------------
@@ -75,10 +100,10 @@ def site_totals() -> Totals:
     )
 
 
-def totals_for(user) -> Totals:
+def totals_for(*, user: User) -> Totals:
     """The same figures over what `user` may see (a manager: everything)."""
     return cache.cached(
-        scope=viewer_scope(user),
+        scope=viewer_scope(user=user),
         name="totals",
         params=None,
         compute=lambda: _totals(
@@ -90,13 +115,15 @@ def totals_for(user) -> Totals:
 
 
 def attempt_totals(*, stats: QuerySet) -> AttemptTotals:
+    """Successful and failed attempts summed over `stats` (DailyStat rows)."""
     sums = stats.aggregate(
         successes=Coalesce(Sum("successes"), 0), failures=Coalesce(Sum("failures"), 0)
     )
     return AttemptTotals(sums["successes"], sums["failures"])
 
 
-def attempt_totals_for(user) -> AttemptTotals:
+def attempt_totals_for(*, user: User) -> AttemptTotals:
+    """Attempt totals over the mailings `user` may see."""
     return attempt_totals(stats=objects_for(user, DailyStat))
 
 
@@ -123,23 +150,33 @@ def attempts_per_day(*, stats: QuerySet, days: int = 30, today: date | None = No
 # --- Lists -----------------------------------------------------------------------------------
 
 
-def _cached_page(*, user, name: str, queryset: QuerySet, params: object, number) -> Page:
-    """A page of `queryset` whose count and rows are cached in the viewer's namespace."""
+def _cached_page(
+    *, user: User, name: str, queryset: QuerySet, params: object, number: int | str
+) -> Page:
+    """A page of `queryset` whose count and rows are cached in the viewer's namespace.
+
+    The count is cached on its own and the page number resolved against it first, so the rows
+    are keyed by the page they are: "a", "01", "1" and "999" past the end are not new keys.
+    """
+    scope = viewer_scope(user=user)
     paginator = Paginator(queryset, PAGE_SIZE)
-
-    def compute() -> tuple[int, int, list]:
-        page = paginator.get_page(number)
-        return paginator.count, page.number, list(page.object_list)
-
-    count, page_number, rows = cache.cached(
-        scope=viewer_scope(user), name=name, params=(params, number), compute=compute
+    # A cached_property: setting it means no COUNT query runs.
+    paginator.count = cache.cached(
+        scope=scope, name=f"{name}-count", params=params, compute=queryset.count
     )
-    paginator.count = count  # a cached_property: set it so no COUNT query runs
-    return Page(rows, page_number, paginator)
+    page = paginator.get_page(number)  # Django's rules: not a number → 1, past the end → last
+    page.object_list = cache.cached(
+        scope=scope,
+        name=name,
+        params=(params, page.number),
+        compute=lambda: list(page.object_list),
+    )
+    return page
 
 
-def recipient_page(*, user, search: str = "", number=1) -> Page:
-    recipients = objects_for(user, Recipient).select_related("owner")
+def recipient_page(*, user: User, search: str = "", number: int | str = 1) -> Page:
+    """One page of the recipients `user` may see, optionally searched."""
+    recipients = _with_owner(objects_for(user, Recipient))
     if search:
         recipients = recipients.filter(
             Q(email__icontains=search)
@@ -151,14 +188,17 @@ def recipient_page(*, user, search: str = "", number=1) -> Page:
     )
 
 
-def message_page(*, user, search: str = "", number=1) -> Page:
-    messages = objects_for(user, Message).select_related("owner")
+def message_page(*, user: User, search: str = "", number: int | str = 1) -> Page:
+    """One page of the messages `user` may see, optionally searched."""
+    messages = _with_owner(objects_for(user, Message))
     if search:
         messages = messages.filter(Q(subject__icontains=search) | Q(body__icontains=search))
     return _cached_page(user=user, name="messages", queryset=messages, params=search, number=number)
 
 
-def mailings_with_counts(queryset: QuerySet) -> QuerySet:
+def mailings_with_counts(*, queryset: QuerySet) -> QuerySet:
+    """Mailings with their message and owner, their number of recipients and whether a run
+    of theirs is open (`has_open_run`)."""
     # A correlated count per listed row reads only that mailing's slice of the link table's
     # index; a JOIN + COUNT(DISTINCT) would group every link row of every mailing first
     # (18 ms → 5 ms for 20 mailings of 500 recipients).
@@ -169,15 +209,20 @@ def mailings_with_counts(queryset: QuerySet) -> QuerySet:
         .annotate(n=Count("*"))
         .values("n")
     )
-    return queryset.select_related("message", "owner").annotate(
+    return _with_owner(queryset.select_related("message")).annotate(
         recipient_count=Coalesce(Subquery(recipient_count), 0),
         has_open_run=Exists(Run.objects.filter(mailing=OuterRef("pk"), finished_at__isnull=True)),
     )
 
 
-def mailing_page(*, user, status: str = "", owner_id: int | None = None, number=1) -> Page:
+def mailing_page(
+    *, user: User, status: str = "", owner_id: int | None = None, number: int | str = 1
+) -> Page:
+    """One page of the mailings `user` may see, by status and (for a manager) by owner."""
     # Pages need a stable order of their own, whatever the model's default becomes.
-    mailings = mailings_with_counts(objects_for(user, Mailing)).order_by("-created_at", "-pk")
+    mailings = mailings_with_counts(queryset=objects_for(user, Mailing)).order_by(
+        "-created_at", "-pk"
+    )
     if status in Mailing.Status.values:
         mailings = mailings.filter(status=status)
     if owner_id is not None:  # a manager looking at one user's mailings
@@ -187,12 +232,9 @@ def mailing_page(*, user, status: str = "", owner_id: int | None = None, number=
     )
 
 
-def mailing_detail(*, user, pk: int) -> Mailing:
-    return get_object_for(user, mailings_with_counts(objects_for(user, Mailing)), pk=pk)
-
-
-def has_open_run(mailing: Mailing) -> bool:
-    return Run.objects.filter(mailing=mailing, finished_at__isnull=True).exists()
+def mailing_detail(*, user: User, pk: int) -> Mailing:
+    """The mailing with its counts if `user` may see it; 404 otherwise."""
+    return get_object_for(user, mailings_with_counts(queryset=objects_for(user, Mailing)), pk=pk)
 
 
 # --- Attempts --------------------------------------------------------------------------------
@@ -210,10 +252,17 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def attempt_page(*, user, filters: AttemptFilter, number=1) -> Page:
+def attempt_page(*, user: User, filters: AttemptFilter, number: int | str = 1) -> Page:
     """Newest attempts first. The page count comes from the daily rollup, which has exactly
-    the dimensions the filters offer, so no COUNT(*) runs over the attempts table."""
-    attempts = objects_for(user, Attempt).select_related("mailing__message", "mailing__owner")
+    the dimensions the filters offer, so no COUNT(*) runs over the attempts table.
+
+    A page past the middle is read from the other end (oldest first, then reversed), so the
+    OFFSET the database walks is at most half the rows: the report's "Last" link over a
+    million attempts reads 25 rows instead of skipping 999,975 first.
+    """
+    attempts = _with_owner(
+        objects_for(user, Attempt).select_related("mailing__message"), path="mailing__owner"
+    )
     stats = objects_for(user, DailyStat)
     if filters.mailing is not None:
         attempts = attempts.filter(mailing=filters.mailing)
@@ -233,7 +282,13 @@ def attempt_page(*, user, filters: AttemptFilter, number=1) -> Page:
         count = totals.total
     paginator = Paginator(attempts.order_by("-attempted_at", "-pk"), PAGE_SIZE)
     paginator.count = count
-    return paginator.get_page(number)
+    page = paginator.get_page(number)
+    if page.number > 1 and page.number > paginator.num_pages / 2:
+        # The rows of this page, counted from the oldest end: the same rows, newest first.
+        start, stop = page.start_index() - 1, page.end_index()
+        oldest_first = attempts.order_by("attempted_at", "pk")[count - stop : count - start]
+        page.object_list = list(oldest_first)[::-1]
+    return page
 
 
 # --- Delivery progress -------------------------------------------------------------------------
@@ -272,7 +327,7 @@ class Progress:
         }
 
 
-def latest_run_progress(mailing: Mailing) -> Progress:
+def latest_run_progress(*, mailing: Mailing) -> Progress:
     """Where the mailing's latest run stands (retries waiting for their turn count as pending)."""
     run = Run.objects.filter(mailing=mailing).order_by("-created_at", "-pk").first()
     if run is None:
@@ -295,7 +350,8 @@ def latest_run_progress(mailing: Mailing) -> Progress:
     )
 
 
-def recent_runs(mailing: Mailing, *, limit: int = 10) -> list[Run]:
+def recent_runs(*, mailing: Mailing, limit: int = 10) -> list[Run]:
+    """The mailing's latest runs with their sent, failed and total deliveries."""
     return list(
         Run.objects.filter(mailing=mailing)
         .annotate(

@@ -9,12 +9,12 @@ import logging
 from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, Model, OuterRef, Q
 from django.utils import timezone
 
-from . import cache, delivery, schedule
-from .forms import MailingForm, OwnedModelForm
+from . import cache, delivery, schedule, selectors
+from .forms import DUPLICATE_EMAIL, MailingForm, OwnedModelForm
 from .models import Attempt, Delivery, Mailing, Message, Recipient, Run
 from .permissions import ensure_can_write
 
@@ -41,7 +41,11 @@ def _in_flight(mailings) -> bool:
 
 @transaction.atomic
 def save_owned(*, user, form: OwnedModelForm) -> Model:
-    """Create or update a recipient or a message from a valid form."""
+    """Create or update a recipient or a message from a valid form.
+
+    A recipient address that another request saved after this form was validated is refused
+    like the form refuses it: an error on the form's email field, and ActionRefused.
+    """
     instance = form.instance
     creating = instance.pk is None
     ensure_can_write(user, None if creating else instance)
@@ -49,7 +53,17 @@ def save_owned(*, user, form: OwnedModelForm) -> Model:
         raise ActionRefused("This message is being sent right now; edit it when sending is done.")
     if creating:
         instance.owner = user
-    obj = form.save()
+    try:
+        # A savepoint: the transaction stays usable after the database refuses the row.
+        with transaction.atomic():
+            obj = form.save()
+    except IntegrityError:
+        if not isinstance(instance, Recipient) or not selectors.recipient_email_taken(
+            owner=instance.owner, email=instance.email, exclude_pk=instance.pk
+        ):
+            raise
+        form.add_error("email", DUPLICATE_EMAIL)
+        raise ActionRefused(DUPLICATE_EMAIL) from None
     cache.bump(owner_id=obj.owner_id)
     _event(obj, "created" if creating else "updated", user)
     return obj
@@ -94,6 +108,8 @@ def _cancel_one_recipient(*, run: Run, recipient: Recipient) -> None:
 
 @transaction.atomic
 def delete_message(*, user, message: Message) -> None:
+    """Delete a message no mailing uses; one in use is refused with the mailings' numbers
+    (the database would refuse too: Mailing.message is RESTRICT)."""
     ensure_can_write(user, message)
     in_use = list(message.mailings.values_list("pk", flat=True)[:5])
     if in_use:

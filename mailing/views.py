@@ -1,15 +1,15 @@
 """Dashboard views: glue between requests, the permission rule, selectors and services."""
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_cache_control
 from django.views import View
 from django.views.generic import CreateView, DeleteView, DetailView, TemplateView, UpdateView
 
@@ -17,17 +17,28 @@ from users.roles import is_manager
 
 from . import selectors, services
 from .forms import AttemptFilterForm, MailingForm, MessageForm, RecipientForm, ScheduleForm
+from .middleware import log_refusal
 from .models import DailyStat, Mailing, Message, Recipient
-from .permissions import can_write, ensure_can_write, get_object_for, objects_for
+from .permissions import (
+    can_manage,
+    can_write,
+    ensure_can_manage,
+    ensure_can_write,
+    get_object_for,
+    objects_for,
+)
 
 
 class DashboardMixin(LoginRequiredMixin):
-    """Signed-in users only; every answer is private to them (no shared cache keeps it)."""
+    """Signed-in users only. (Every answer under /dashboard/ is marked private by
+    `mailing.middleware.DashboardMiddleware`, error pages included.)"""
 
-    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = super().dispatch(request, *args, **kwargs)
-        patch_cache_control(response, private=True, no_cache=True)
-        return response
+
+def refuse(request: HttpRequest, refusal: services.ActionRefused, *, flash: bool = True) -> None:
+    """A service refused the action: log it once and, unless the form shows why, say why."""
+    log_refusal(request, reason=str(refusal))
+    if flash:
+        messages.error(request, str(refusal))
 
 
 class OwnedObjectMixin:
@@ -48,7 +59,20 @@ class WritableObjectMixin(OwnedObjectMixin):
         return obj
 
 
-class OwnedFormMixin(DashboardMixin):
+class OwnedPageMixin(DashboardMixin):
+    """Form and delete pages of one model: its name, and where Cancel leads."""
+
+    model = None
+    list_url = ""
+
+    def get_context_data(self, **kwargs) -> dict:
+        context = super().get_context_data(**kwargs)
+        context["model_name"] = self.model._meta.verbose_name
+        context["cancel_url"] = reverse(self.list_url)
+        return context
+
+
+class OwnedFormMixin(OwnedPageMixin):
     """Create/update glue: the form gets the owner, the service does the write."""
 
     template_name = "mailing/form.html"
@@ -71,39 +95,28 @@ class OwnedFormMixin(DashboardMixin):
         try:
             self.object = self.perform_save(form)
         except services.ActionRefused as refusal:
-            messages.error(self.request, str(refusal))
+            # A refusal the service put on a field (an address saved meanwhile) shows there.
+            refuse(self.request, refusal, flash=not form.errors)
             return self.form_invalid(form)
         messages.success(self.request, self.success_message)
         return redirect(self.get_success_url())
 
-    def get_context_data(self, **kwargs) -> dict:
-        context = super().get_context_data(**kwargs)
-        context["model_name"] = self.model._meta.verbose_name
-        context["cancel_url"] = reverse(self.list_url)
-        return context
 
-
-class OwnedDeleteMixin(DashboardMixin, WritableObjectMixin):
+class OwnedDeleteMixin(OwnedPageMixin, WritableObjectMixin):
     template_name = "mailing/confirm_delete.html"
 
     def perform_delete(self, obj) -> None:
         raise NotImplementedError
 
     def form_valid(self, form) -> HttpResponse:
-        obj = self.get_object()
+        # DeleteView.post has looked the object up (and checked the rule) into self.object.
         try:
-            self.perform_delete(obj)
+            self.perform_delete(self.object)
         except services.ActionRefused as refusal:
-            messages.error(self.request, str(refusal))
+            refuse(self.request, refusal)
             return redirect(self.request.path)
-        messages.success(self.request, f"{obj._meta.verbose_name.capitalize()} deleted.")
+        messages.success(self.request, f"{self.model._meta.verbose_name.capitalize()} deleted.")
         return redirect(self.list_url)
-
-    def get_context_data(self, **kwargs) -> dict:
-        context = super().get_context_data(**kwargs)
-        context["model_name"] = self.model._meta.verbose_name
-        context["cancel_url"] = reverse(self.list_url)
-        return context
 
 
 class ListPageMixin(DashboardMixin):
@@ -131,8 +144,8 @@ class DashboardView(DashboardMixin, TemplateView):
         user = self.request.user
         return super().get_context_data(
             can_create=can_write(user),
-            totals=selectors.totals_for(user),
-            attempts=selectors.attempt_totals_for(user),
+            totals=selectors.totals_for(user=user),
+            attempts=selectors.attempt_totals_for(user=user),
             per_day=selectors.attempts_per_day(stats=objects_for(user, DailyStat)),
             recent_mailings=selectors.mailing_page(user=user, number=1).object_list[:5],
             **kwargs,
@@ -259,16 +272,16 @@ class MailingListView(ListPageMixin, TemplateView):
 class MailingDetailView(ListPageMixin, TemplateView):
     template_name = "mailing/mailing_detail.html"
 
-    def get_context_data(self, **kwargs) -> dict:
+    def get_context_data(self, *, schedule_form: ScheduleForm | None = None, **kwargs) -> dict:
         user = self.request.user
         mailing = selectors.mailing_detail(user=user, pk=self.kwargs["pk"])
         stats = objects_for(user, DailyStat).filter(mailing=mailing)
         return super().get_context_data(
             mailing=mailing,
             can_write=can_write(user, mailing),
-            can_disable=user.has_perm("mailing.disable_mailing") and not mailing.is_disabled,
-            progress=selectors.latest_run_progress(mailing),
-            runs=selectors.recent_runs(mailing),
+            can_disable=can_manage(user, "disable") and not mailing.is_disabled,
+            progress=selectors.latest_run_progress(mailing=mailing),
+            runs=selectors.recent_runs(mailing=mailing),
             attempts=selectors.attempt_totals(stats=stats),
             per_day=selectors.attempts_per_day(stats=stats, days=14),
             page_obj=selectors.attempt_page(
@@ -276,7 +289,9 @@ class MailingDetailView(ListPageMixin, TemplateView):
                 filters=selectors.AttemptFilter(mailing=mailing),
                 number=self.page_number(),
             ),
-            schedule_form=ScheduleForm(mailing=mailing),
+            schedule_form=schedule_form or ScheduleForm(mailing=mailing),
+            # A refused time comes back with the modal open and the error under the field.
+            schedule_open=schedule_form is not None,
             **kwargs,
         )
 
@@ -322,6 +337,21 @@ class MailingDeleteView(OwnedDeleteMixin, DeleteView):
         services.delete_mailing(user=self.request.user, mailing=obj)
 
 
+def _act_and_redirect(
+    request: HttpRequest, mailing: Mailing, act: Callable[[], str]
+) -> HttpResponse:
+    """Run a mailing action; back to the mailing (or the list) with what it did, or why not."""
+    try:
+        text = act()
+    except services.ActionRefused as refusal:
+        refuse(request, refusal)
+    else:
+        messages.success(request, text)
+    if request.POST.get("next") == "list":
+        return redirect("mailing:mailing_list")
+    return redirect("mailing:mailing_detail", mailing.pk)
+
+
 class MailingActionView(DashboardMixin, OwnedObjectMixin, View):
     """POST-only actions on one mailing; each redirects back with a flash message."""
 
@@ -330,58 +360,56 @@ class MailingActionView(DashboardMixin, OwnedObjectMixin, View):
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         mailing = self.get_object()
-        try:
-            text = self.act(request, mailing)
-        except services.ActionRefused as refusal:
-            messages.error(request, str(refusal))
-        else:
-            if text:
-                messages.success(request, text)
-        return redirect(self.next_url(request, mailing))
+        return _act_and_redirect(request, mailing, lambda: self.act(request, mailing))
 
     def act(self, request: HttpRequest, mailing: Mailing) -> str:
         raise NotImplementedError
 
-    @staticmethod
-    def next_url(request: HttpRequest, mailing: Mailing) -> str:
-        if request.POST.get("next") == "list":
-            return reverse("mailing:mailing_list")
-        return reverse("mailing:mailing_detail", args=[mailing.pk])
+
+def _queued_cancelled(count: int) -> str:
+    return f"{count} queued message{pluralize(count)} cancelled"
 
 
 class MailingSendNowView(MailingActionView):
     def act(self, request: HttpRequest, mailing: Mailing) -> str:
         run = services.send_now(user=request.user, mailing=mailing)
         count = run.deliveries.count()
-        return f"Sending to {count} recipient{'s' if count != 1 else ''} has started."
+        return f"Sending to {count} recipient{pluralize(count)} has started."
 
 
 class MailingStopView(MailingActionView):
     def act(self, request: HttpRequest, mailing: Mailing) -> str:
         cancelled = services.stop_mailing(user=request.user, mailing=mailing)
-        return (
-            f"Mailing stopped; {cancelled} queued message{'s' if cancelled != 1 else ''} cancelled."
-        )
+        return f"Mailing stopped; {_queued_cancelled(cancelled)}."
 
 
-class MailingScheduleView(MailingActionView):
-    def act(self, request: HttpRequest, mailing: Mailing) -> str:
+class MailingScheduleView(MailingDetailView):
+    """The mailing page's schedule modal. A valid time goes to the service and back to the
+    page with a flash message; a refused one re-renders the page (400) with the modal open
+    and the error under the field."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        mailing = get_object_for(request.user, Mailing, pk=pk)
         ensure_can_write(request.user, mailing)
         form = ScheduleForm(request.POST, mailing=mailing)
         if not form.is_valid():
-            raise services.ActionRefused(" ".join(form.errors.get("send_at", ["Invalid time."])))
-        services.schedule_mailing(
-            user=request.user, mailing=mailing, send_at=form.cleaned_data["send_at"]
-        )
-        return f"Next send set to {form.cleaned_data['send_at']:%Y-%m-%d %H:%M}."
+            return self.render_to_response(self.get_context_data(schedule_form=form), status=400)
+        send_at = form.cleaned_data["send_at"]
+
+        def schedule() -> str:
+            services.schedule_mailing(user=request.user, mailing=mailing, send_at=send_at)
+            return f"Next send set to {timezone.localtime(send_at):%Y-%m-%d %H:%M}."
+
+        return _act_and_redirect(request, mailing, schedule)
 
 
 class MailingDisableView(MailingActionView):
     def act(self, request: HttpRequest, mailing: Mailing) -> str:
-        if not request.user.has_perm("mailing.disable_mailing"):
-            raise PermissionDenied
+        ensure_can_manage(request.user, "disable")
         cancelled = services.disable_mailing(manager=request.user, mailing=mailing)
-        return f"Mailing #{mailing.pk} disabled; {cancelled} queued messages cancelled."
+        return f"Mailing #{mailing.pk} disabled; {_queued_cancelled(cancelled)}."
 
 
 class MailingProgressView(DashboardMixin, OwnedObjectMixin, View):
@@ -391,7 +419,7 @@ class MailingProgressView(DashboardMixin, OwnedObjectMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> JsonResponse:
         mailing = self.get_object()
-        data = selectors.latest_run_progress(mailing).as_dict()
+        data = selectors.latest_run_progress(mailing=mailing).as_dict()
         data["status"] = mailing.get_status_display()
         return JsonResponse(data)
 

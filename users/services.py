@@ -6,23 +6,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from mailing import services as mailing_services
+from mailing.permissions import ensure_can_manage
 
 from .models import User
 
 logger = logging.getLogger(__name__)
 
 
-class CannotBlock(Exception):
-    """The manager may not block this account (themselves or a staff account)."""
-
-
 @transaction.atomic
 def block_user(*, actor: User, user: User) -> None:
-    """Block the account and stop everything of theirs that is queued or running."""
-    if user.pk == actor.pk:
-        raise CannotBlock("You cannot block your own account.")
-    if user.is_superuser or user.is_staff:
-        raise CannotBlock("Staff accounts cannot be blocked here.")
+    """Block the account and stop everything of theirs that is queued or running.
+
+    Raises PermissionDenied unless the rule (`mailing.permissions.can_manage`) lets `actor`.
+    """
+    ensure_can_manage(actor, "block", user)
     if user.is_blocked:
         return
     user.is_blocked = True
@@ -38,6 +35,11 @@ def block_user(*, actor: User, user: User) -> None:
 
 @transaction.atomic
 def unblock_user(*, actor: User, user: User) -> None:
+    """Give the account back its writes (its stopped mailings stay stopped).
+
+    Raises PermissionDenied unless the rule (`mailing.permissions.can_manage`) lets `actor`.
+    """
+    ensure_can_manage(actor, "unblock", user)
     if not user.is_blocked:
         return
     user.is_blocked = False
@@ -48,6 +50,7 @@ def unblock_user(*, actor: User, user: User) -> None:
 
 
 def update_profile(*, form) -> User:
+    """Save the signed-in user's profile form."""
     user = form.save()
     logger.info("user.profile_updated", extra={"user_id": user.pk})
     return user

@@ -3,9 +3,13 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.db.models import RestrictedError
 from django.urls import reverse
 from django.utils import timezone
 
+from mailing import services
+from mailing.forms import DUPLICATE_EMAIL, RecipientForm
 from mailing.models import Mailing, Message, Recipient
 
 pytestmark = pytest.mark.django_db
@@ -38,12 +42,59 @@ def test_a_recipient_address_is_unique_per_owner_whatever_its_case(user, client_
     )
 
     assert response.status_code == 200
-    assert field_errors(response, "email") == ["You already have a recipient with this address."]
+    assert field_errors(response, "email") == [DUPLICATE_EMAIL]
     assert (
         'id="id_email_error"' in response.content.decode()
         or "is-invalid" in response.content.decode()
     )
     assert Recipient.objects.filter(owner=user).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("saved", "typed"),
+    [
+        ("Ada@Example.org", "ada@example.ORG"),
+        # KELVIN SIGN: lower() makes it "k", upper() leaves it as it is.
+        ("kate@example.org", "\u212aate@example.org"),
+        # LATIN SMALL LETTER LONG S: upper() makes it "S", lower() leaves it as it is.
+        ("sam@example.org", "\u017fam@example.org"),
+    ],
+)
+def test_the_form_refuses_exactly_the_addresses_the_database_refuses(
+    user, client_for, saved, typed
+):
+    Recipient.objects.create(owner=user, email=saved, full_name="Saved")
+    # The unique constraint compares lower(email); ask the database what it makes of the pair
+    # (PostgreSQL folds the case of every letter, SQLite of ASCII letters only).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT LOWER(%s) = LOWER(%s)", [saved, typed])
+        same_address = bool(cursor.fetchone()[0])
+
+    response = client_for(user).post(
+        reverse("mailing:recipient_create"), {"email": typed, "full_name": "Typed"}
+    )
+
+    if same_address:
+        assert response.status_code == 200
+        assert field_errors(response, "email") == [DUPLICATE_EMAIL]
+        assert Recipient.objects.filter(owner=user).count() == 1
+    else:
+        assert response.status_code == 302
+        assert Recipient.objects.filter(owner=user).count() == 2
+
+
+def test_an_address_saved_after_the_form_was_checked_is_a_form_error_not_a_crash(user):
+    form = RecipientForm({"email": "ada@example.org", "full_name": "Ada"}, owner=user)
+    assert form.is_valid()
+    # Meanwhile another request (a second tab, a double click) saves the same address.
+    Recipient.objects.create(owner=user, email="ADA@example.org", full_name="Other tab")
+
+    with pytest.raises(services.ActionRefused):
+        services.save_owned(user=user, form=form)
+
+    assert form.errors["email"] == [DUPLICATE_EMAIL]
+    # The transaction is still usable, and holds the other tab's row only.
+    assert list(Recipient.objects.values_list("full_name", flat=True)) == ["Other tab"]
 
 
 def test_two_owners_may_have_the_same_recipient_address(user, other_user, client_for):
@@ -77,14 +128,63 @@ def test_an_invalid_address_is_refused(user, client_for):
     assert field_errors(response, "email") == ["Enter a valid email address."]
 
 
-@pytest.mark.parametrize("subject", ["Hello\nBcc: victim@example.org", "Hello\rthere", "A\u2028B"])
+@pytest.mark.parametrize(
+    "subject", ["Hello\nBcc: victim@example.org", "Hello\rthere", "A\u2028B", "Bell\x07"]
+)
 def test_a_subject_with_a_line_break_is_refused(user, client_for, subject):
     response = client_for(user).post(
         reverse("mailing:message_create"), {"subject": subject, "body": "Body"}
     )
 
-    assert field_errors(response, "subject") == ["The subject must be a single line."]
+    assert field_errors(response, "subject") == ["The subject must be a single line of plain text."]
     assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ada\r\nBcc: victim@example.org",
+        "Ada\nLovelace",
+        "Ada\x0bLovelace",
+        "Ada\x85Lovelace",
+        "Ada\u2028Lovelace",
+        "Ada\tLovelace",
+        "Ada\x1bLovelace",
+    ],
+)
+def test_a_recipient_name_with_a_line_break_or_control_character_is_refused(user, client_for, name):
+    # The name goes into the To header of every mail sent to this recipient.
+    response = client_for(user).post(
+        reverse("mailing:recipient_create"), {"email": "ada@example.org", "full_name": name}
+    )
+
+    assert response.status_code == 200
+    assert field_errors(response, "full_name") == ["The name must be a single line of plain text."]
+    assert 'id="id_full_name_error"' in response.content.decode()
+    assert not Recipient.objects.exists()
+
+
+def test_an_edited_recipient_name_is_checked_too(user, client_for):
+    recipient = Recipient.objects.create(owner=user, email="ada@example.org", full_name="Ada")
+
+    response = client_for(user).post(
+        reverse("mailing:recipient_update", args=[recipient.pk]),
+        {"email": "ada@example.org", "full_name": "Ada\r\nBcc: victim@example.org"},
+    )
+
+    assert field_errors(response, "full_name") == ["The name must be a single line of plain text."]
+    recipient.refresh_from_db()
+    assert recipient.full_name == "Ada"
+
+
+def test_names_in_other_scripts_and_with_punctuation_are_accepted(user, client_for):
+    response = client_for(user).post(
+        reverse("mailing:recipient_create"),
+        {"email": "zoe@example.org", "full_name": "Zoë O'Brien-Łukasiewicz, 山田"},
+    )
+
+    assert response.status_code == 302
+    assert Recipient.objects.get().full_name == "Zoë O'Brien-Łukasiewicz, 山田"
 
 
 def test_the_end_must_come_after_the_first_send(user, client_for, make_mailing):
@@ -174,4 +274,15 @@ def test_a_message_used_by_a_mailing_cannot_be_deleted(user, client_for, make_ma
 
     messages = [str(m) for m in response.context["messages"]]
     assert messages == [f"This message is used by mailing #{mailing.pk}; delete those first."]
+    assert Message.objects.filter(pk=mailing.message_id).exists()
+
+
+def test_the_database_keeps_a_message_that_a_mailing_uses(user, make_mailing):
+    # Mailing.message is RESTRICT: deleting the message on its own (not through the service,
+    # which refuses first) is refused too; deleting it with its mailings is not.
+    mailing = make_mailing(user, recipients=1)
+
+    with pytest.raises(RestrictedError):
+        mailing.message.delete()
+
     assert Message.objects.filter(pk=mailing.message_id).exists()

@@ -2,12 +2,14 @@
 
 import json
 import logging
+import uuid
+from pathlib import Path
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from site_project.logging import StructuredFormatter
+from site_project.logging import MakedirsRotatingFileHandler, StructuredFormatter
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +67,107 @@ def test_blocks_disables_and_sign_ins_are_logged(user, manager, client_for, capl
     assert signed_in == {manager.pk}
     assert logged["user.sign_in_failed"].levelname == "WARNING"
     assert logged["user.sign_in_failed"].login == user.email
+
+
+# --- Refused actions -----------------------------------------------------------------------------
+
+
+def refusals(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage() == "action.refused"]
+
+
+def test_a_refused_write_is_logged_once_as_a_warning_without_a_traceback(
+    user, manager, client_for, make_mailing, caplog
+):
+    caplog.set_level(logging.INFO)
+    mailing = make_mailing(user, recipients=1)
+    recipient = mailing.recipients.first()
+
+    response = client_for(manager).post(
+        reverse("mailing:recipient_update", args=[recipient.pk]),
+        {"email": "taken-over@example.org", "full_name": "X"},
+    )
+
+    assert response.status_code == 403
+    [refusal] = refusals(caplog)
+    assert refusal.levelname == "WARNING" and refusal.exc_info is None
+    assert refusal.user_id == manager.pk
+    assert refusal.action == "mailing:recipient_update" and refusal.method == "POST"
+    assert refusal.reason == "Managers have read-only access to campaigns."
+    # Not a second time by django.request, with the traceback of the PermissionDenied.
+    assert not [r for r in caplog.records if r.name == "django.request"]
+    line = json.loads(StructuredFormatter().format(refusal))
+    assert "exception" not in line and line["reason"] == refusal.reason
+
+
+def test_a_blocked_managers_refused_action_is_logged_with_the_reason(
+    user, manager, make_user, client_for, caplog
+):
+    caplog.set_level(logging.INFO)
+    boss = make_user("boss@example.com", manager=True, blocked=True)
+
+    client_for(boss).post(reverse("users:user_block", args=[user.pk]))
+
+    [refusal] = refusals(caplog)
+    assert (refusal.user_id, refusal.action) == (boss.pk, "users:user_block")
+    assert refusal.reason.startswith("Your account is blocked")
+
+
+def test_an_action_the_service_refuses_is_logged_once(user, client_for, make_mailing, caplog):
+    caplog.set_level(logging.INFO)
+    mailing = make_mailing(user, recipients=1)
+
+    client_for(user).post(reverse("mailing:message_delete", args=[mailing.message_id]))
+
+    [refusal] = refusals(caplog)
+    assert refusal.levelname == "WARNING" and refusal.exc_info is None
+    assert (refusal.user_id, refusal.action) == (user.pk, "mailing:message_delete")
+    assert refusal.reason == f"This message is used by mailing #{mailing.pk}; delete those first."
+
+
+# --- The rotating log file ----------------------------------------------------------------------
+
+
+def test_the_configured_log_file_receives_each_line_as_json():
+    [handler] = [
+        h for h in logging.getLogger().handlers if isinstance(h, MakedirsRotatingFileHandler)
+    ]
+    marker = uuid.uuid4().hex
+
+    logging.getLogger("mailing.services").warning("test.marker", extra={"marker": marker})
+    handler.flush()
+
+    path = Path(handler.baseFilename)
+    lines = [
+        line
+        for name in (path, path.with_name(path.name + ".1"))  # in case it just rotated
+        if name.exists()
+        for line in name.read_text(encoding="utf-8").splitlines()
+        if marker in line
+    ]
+    [line] = lines
+    data = json.loads(line)
+    assert (data["event"], data["marker"], data["level"]) == ("test.marker", marker, "WARNING")
+    assert data["logger"] == "mailing.services"
+
+
+def test_the_log_file_is_created_with_its_folder_and_rotates(tmp_path):
+    path = tmp_path / "var" / "log" / "site.log"
+    handler = MakedirsRotatingFileHandler(str(path), maxBytes=400, backupCount=2, encoding="utf-8")
+    handler.setFormatter(StructuredFormatter())
+    logger = logging.getLogger("test.rotation")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        for i in range(12):
+            logger.warning("test.line", extra={"number": i})
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        handler.close()
+
+    files = sorted(path.parent.iterdir())
+    assert [f.name for f in files] == ["site.log", "site.log.1", "site.log.2"]
+    numbers = [json.loads(line)["number"] for f in files for line in f.read_text().splitlines()]
+    assert numbers and max(numbers) == 11 and all(0 <= n <= 11 for n in numbers)
+    assert all(f.stat().st_size <= 400 for f in files)

@@ -9,7 +9,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
+from mailing import delivery
 from mailing.models import Attempt, Mailing, Message, Recipient
 from users.models import User
 
@@ -253,12 +255,6 @@ ACTIONS = [
         lambda m: f"Next send set to {_later(days=2).replace('T', ' ')}.",
     ),
     Action(
-        "schedule in the past (refused)",
-        _url("mailing_schedule", "mailing"),
-        lambda m: {"send_at": _later(days=-2)},
-        _text("Choose a time in the future."),
-    ),
-    Action(
         "send a disabled mailing (refused)",
         _url("mailing_send", "mailing"),
         _none,
@@ -270,6 +266,12 @@ ACTIONS = [
         _none,
         lambda m: f"Mailing #{m.pk} disabled; 0 queued messages cancelled.",
         actor="manager",
+    ),
+    Action(
+        "delete a message in use (refused)",
+        lambda m: reverse("mailing:message_delete", args=[m.message_id]),
+        _none,
+        lambda m: f"This message is used by mailing #{m.pk}; delete those first.",
     ),
 ]
 
@@ -291,3 +293,63 @@ def test_every_action_ends_on_a_page_with_a_flash_message(
     assert response.redirect_chain, "an action answers with a redirect"
     assert flashes(response) == [action.expected(mailing)]
     assert action.expected(mailing) in response.content.decode().replace("&#x27;", "'")
+
+
+@pytest.mark.parametrize(
+    ("queued", "text"), [(1, "1 queued message cancelled"), (2, "2 queued messages cancelled")]
+)
+@pytest.mark.parametrize("action", ["mailing_stop", "mailing_disable"])
+def test_the_number_of_cancelled_messages_is_spelt_right(
+    user, manager, client_for, make_mailing, queued, text, action
+):
+    mailing = make_mailing(user, recipients=queued)
+    delivery.start_run(mailing=mailing)
+    actor = manager if action == "mailing_disable" else user
+
+    response = client_for(actor).post(reverse(f"mailing:{action}", args=[mailing.pk]), follow=True)
+
+    assert text in flashes(response)[0]
+
+
+# --- The schedule modal ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("send_at", "error"),
+    [
+        (lambda: _later(hours=-1), "Choose a time in the future."),
+        (lambda: _later(days=60), "Choose a time before the mailing's end."),
+        (lambda: "next tuesday", "Enter a valid date/time."),
+    ],
+)
+def test_a_refused_schedule_time_is_shown_under_the_field_with_the_modal_open(
+    user, client_for, make_mailing, send_at, error
+):
+    mailing = make_mailing(user, recipients=1, first_send_at=timezone.now() + timedelta(days=1))
+    before = mailing.next_send_at
+    typed = send_at()
+
+    response = client_for(user).post(
+        reverse("mailing:mailing_schedule", args=[mailing.pk]), {"send_at": typed}
+    )
+
+    assert response.status_code == 400
+    assert response.context["schedule_form"].errors["send_at"] == [error]
+    assert flashes(response) == []
+    html = response.content.decode()
+    modal = html.split('id="schedule-modal"', 1)[1].split("</form>", 1)[0]
+    assert 'id="id_send_at_error"' in modal and escape(error) in modal
+    assert f'value="{typed}"' in modal  # what was typed stays in the field
+    assert 'getElementById("schedule-modal")).show()' in html
+    mailing.refresh_from_db()
+    assert mailing.next_send_at == before
+
+
+def test_the_mailing_page_does_not_open_the_schedule_modal_by_itself(
+    user, client_for, make_mailing
+):
+    mailing = make_mailing(user, recipients=1)
+
+    html = client_for(user).get(reverse("mailing:mailing_detail", args=[mailing.pk])).content
+
+    assert b'id="schedule-modal"' in html and b".show()" not in html

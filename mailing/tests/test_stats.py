@@ -1,9 +1,12 @@
 """The figures users read: totals, attempt counts and the per-day chart."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,9 +24,9 @@ def test_a_users_totals_count_only_their_own_and_a_manager_sees_everyones(
     Mailing.objects.filter(pk=launched.pk).update(status=Mailing.Status.LAUNCHED)
     make_mailing(other_user, recipients=4)
 
-    assert selectors.totals_for(user) == selectors.Totals(2, 1, 5)
-    assert selectors.totals_for(other_user) == selectors.Totals(1, 0, 4)
-    assert selectors.totals_for(manager) == selectors.Totals(3, 1, 9)
+    assert selectors.totals_for(user=user) == selectors.Totals(2, 1, 5)
+    assert selectors.totals_for(user=other_user) == selectors.Totals(1, 0, 4)
+    assert selectors.totals_for(user=manager) == selectors.Totals(3, 1, 9)
     assert selectors.site_totals() == selectors.Totals(3, 1, 9)
 
 
@@ -51,7 +54,7 @@ def test_the_daily_totals_match_the_attempt_rows_the_engine_wrote(
     delivery.start_run(mailing=mailing)
     delivery.deliver()
 
-    totals = selectors.attempt_totals_for(user)
+    totals = selectors.attempt_totals_for(user=user)
 
     assert (totals.successes, totals.failures) == (3, 2)
     assert totals.successes == Attempt.objects.filter(status="success").count()
@@ -149,3 +152,57 @@ def test_the_attempt_report_pages_through_many_attempts(
     assert first.paginator.count == 30 and first.paginator.num_pages == 2
     assert [a.email for a in first.object_list][:2] == ["a0@example.org", "a1@example.org"]
     assert len(second.object_list) == 5
+
+
+@pytest.mark.parametrize("query", [{}, {"status": "failure"}], ids=["all", "failures"])
+def test_every_page_of_the_report_holds_the_rows_of_the_newest_first_order(
+    user, client_for, make_mailing, record_attempt, query
+):
+    mailing = make_mailing(user, recipients=1)
+    now = timezone.now()
+    for i in range(80):
+        # Pairs of attempts at the same instant: the order between them is by id.
+        record_attempt(
+            mailing,
+            email=f"a{i:02}@example.org",
+            at=now - timedelta(minutes=i // 2),
+            status="failure" if i % 3 else "success",
+        )
+    expected = list(
+        Attempt.objects.filter(**query)
+        .order_by("-attempted_at", "-pk")
+        .values_list("pk", flat=True)
+    )
+    client = client_for(user)
+    url = reverse("mailing:attempt_list")
+
+    pages = []
+    number = 1
+    while True:
+        page = client.get(url, {**query, "page": number}).context["page_obj"]
+        pages.append([attempt.pk for attempt in page.object_list])
+        if not page.has_next():
+            break
+        number += 1
+
+    assert [pk for rows in pages for pk in rows] == expected
+    assert len(pages) == -(-len(expected) // selectors.PAGE_SIZE)
+
+
+def test_the_last_page_of_the_report_is_read_from_the_oldest_end(
+    user, client_for, make_mailing, record_attempt
+):
+    mailing = make_mailing(user, recipients=1)
+    for i in range(130):
+        record_attempt(mailing, email=f"a{i}@example.org", at=timezone.now() - timedelta(seconds=i))
+    client = client_for(user)
+
+    with CaptureQueriesContext(connection) as captured:
+        last = client.get(reverse("mailing:attempt_list"), {"page": 6}).context["page_obj"]
+        list(last.object_list)
+
+    assert [a.email for a in last.object_list] == [f"a{i}@example.org" for i in range(125, 130)]
+    reads = [q["sql"] for q in captured if 'FROM "mailing_attempt"' in q["sql"]]
+    offsets = [int(m) for sql in reads for m in re.findall(r"OFFSET (\d+)", sql)]
+    # Not 125 rows skipped from the newest end: at most half the rows, from the oldest end.
+    assert reads and max(offsets, default=0) <= 65

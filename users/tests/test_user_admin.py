@@ -1,12 +1,14 @@
 """The manager's user list: who is there, block and unblock."""
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
 
 from conftest import PASSWORD
 from mailing import delivery
 from mailing.models import Attempt, Delivery, Mailing
+from users import services
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -89,7 +91,7 @@ def test_a_blocked_user_can_still_sign_in_and_sees_why_they_cannot_act(user, man
 @pytest.mark.parametrize(
     ("target", "refusal"),
     [
-        ("self", "You cannot block your own account."),
+        ("self", "You cannot block or unblock your own account."),
         ("staff", "Staff accounts cannot be blocked here."),
     ],
 )
@@ -97,12 +99,116 @@ def test_a_manager_cannot_block_themselves_or_staff(
     manager, make_user, client_for, target, refusal
 ):
     victim = manager if target == "self" else make_user("admin@example.com", is_staff=True)
+    client = client_for(manager)
 
-    response = client_for(manager).post(reverse("users:user_block", args=[victim.pk]), follow=True)
+    # No button is offered for them; a forged POST is refused like every write the rule forbids.
+    row = (
+        client.get(reverse("users:user_list"))
+        .content.decode()
+        .split(f'data-email="{victim.email}"', 1)[1]
+        .split("</tr>", 1)[0]
+    )
+    assert "<button" not in row
+    response = client.post(reverse("users:user_block", args=[victim.pk]))
 
     victim.refresh_from_db()
     assert not victim.is_blocked
-    assert flash(response) == [refusal]
+    assert response.status_code == 403
+    assert refusal in response.content.decode()
+
+
+# --- A blocked manager -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def blocked_manager(make_user, manager) -> User:
+    """A manager whom another manager has blocked."""
+    boss = make_user("blocked-boss@example.com", manager=True)
+    services.block_user(actor=manager, user=boss)
+    boss.refresh_from_db()
+    return boss
+
+
+def test_a_blocked_manager_can_still_read_everything(
+    blocked_manager, user, client_for, make_mailing
+):
+    mailing = make_mailing(user, recipients=1)
+    client = client_for(blocked_manager)
+
+    assert client.get(reverse("users:user_list")).status_code == 200
+    detail = client.get(reverse("mailing:mailing_detail", args=[mailing.pk]))
+    assert detail.status_code == 200 and user.email in detail.content.decode()
+
+
+@pytest.mark.parametrize(("viewer", "offered"), [("manager", True), ("blocked_manager", False)])
+def test_only_a_manager_who_is_not_blocked_is_offered_the_managers_actions(
+    request, blocked_manager, user, other_user, client_for, make_mailing, viewer, offered
+):
+    User.objects.filter(pk=other_user.pk).update(is_blocked=True)
+    mailing = make_mailing(user, recipients=1)
+    client = client_for(request.getfixturevalue(viewer))
+
+    users_page = client.get(reverse("users:user_list")).content.decode()
+    detail = client.get(reverse("mailing:mailing_detail", args=[mailing.pk])).content.decode()
+
+    for url in (
+        reverse("users:user_block", args=[user.pk]),
+        reverse("users:user_unblock", args=[other_user.pk]),
+        reverse("mailing:mailing_disable", args=[mailing.pk]),
+    ):
+        assert (url in users_page + detail) is offered, url
+    # Nobody is offered to unblock themselves.
+    assert reverse("users:user_unblock", args=[blocked_manager.pk]) not in (
+        client_for(blocked_manager).get(reverse("users:user_list")).content.decode()
+    )
+
+
+@pytest.mark.parametrize("action", ["block", "unblock", "unblock themselves", "disable"])
+def test_a_blocked_manager_is_refused_every_managers_action(
+    blocked_manager, user, other_user, client_for, make_mailing, action
+):
+    User.objects.filter(pk=other_user.pk).update(is_blocked=True)
+    mailing = make_mailing(user, recipients=1)
+    url = {
+        "block": reverse("users:user_block", args=[user.pk]),
+        "unblock": reverse("users:user_unblock", args=[other_user.pk]),
+        "unblock themselves": reverse("users:user_unblock", args=[blocked_manager.pk]),
+        "disable": reverse("mailing:mailing_disable", args=[mailing.pk]),
+    }[action]
+
+    response = client_for(blocked_manager).post(url)
+
+    assert response.status_code == 403
+    assert "Your account is blocked" in response.content.decode()
+    states = dict(User.objects.values_list("email", "is_blocked"))
+    assert states[user.email] is False
+    assert states[other_user.email] is True
+    assert states[blocked_manager.email] is True
+    mailing.refresh_from_db()
+    assert not mailing.is_disabled
+
+
+def test_the_block_services_apply_the_same_rule(blocked_manager, manager, user):
+    # Every caller goes through the rule, not only the web pages.
+    with pytest.raises(PermissionDenied):
+        services.block_user(actor=blocked_manager, user=user)
+    with pytest.raises(PermissionDenied):
+        services.unblock_user(actor=blocked_manager, user=blocked_manager)
+    with pytest.raises(PermissionDenied):
+        services.unblock_user(actor=manager, user=manager)
+    user.refresh_from_db()
+    blocked_manager.refresh_from_db()
+    assert not user.is_blocked and blocked_manager.is_blocked
+
+
+def test_once_unblocked_a_manager_may_act_again(blocked_manager, manager, user, client_for):
+    client_for(manager).post(reverse("users:user_unblock", args=[blocked_manager.pk]))
+
+    response = client_for(blocked_manager).post(reverse("users:user_block", args=[user.pk]))
+
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.is_blocked
 
 
 def test_users_cannot_block_anyone(user, other_user, client_for):
