@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from mailing import delivery
-from mailing.models import Attempt, DailyStat, Delivery, Mailing, Run
+from mailing.models import Attempt, DailyStat, Delivery, Mailing, Recipient, Run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,6 +71,35 @@ def test_records_committed_one_by_one_keep_every_outcome_and_the_daily_totals(
     assert replies[busy].startswith("451") and "try 1 of 3" in replies[busy]
     stat = DailyStat.objects.get(mailing=mailing)
     assert (stat.successes, stat.failures) == (1, 2)
+
+
+def test_a_display_name_with_line_breaks_cannot_inject_headers_or_smtp_commands(
+    user, make_mailing, smtp_sink
+):
+    """The form refuses such a name, but the transport must be safe whatever the database
+    holds: the head of a message is not dot-stuffed, so a CRLF "." CRLF in it would end the
+    message and everything after it would run as SMTP commands."""
+    mailing = make_mailing(user, recipients=1)
+    recipient = mailing.recipients.get()
+    injected = (
+        "Eve\r\nBcc: victim@example.net\r\n\r\n.\r\nMAIL FROM:<spam@example.net>\r\n"
+        "RCPT TO:<victim@example.net>\r\nDATA\r\nSubject: injected\r\n\r\nspam\r\n.\r\n\x00"
+    )
+    Recipient.objects.filter(pk=recipient.pk).update(full_name=injected)
+    delivery.start_run(mailing=mailing)
+
+    report = delivery.deliver()
+
+    assert report.sent == 1
+    [received] = smtp_sink.received
+    assert received.rcpt_to == recipient.email
+    message = received.message
+    [to] = message.get_all("To")
+    assert to.startswith('"Eve  Bcc: victim@example.net')
+    assert to.endswith(f"<{recipient.email}>")
+    assert message["Bcc"] is None
+    assert message.get_all("Subject") == ["Hello"]
+    assert message.get_payload(decode=True).decode().strip() == "Hello there."
 
 
 @pytest.mark.django_db(transaction=False)
