@@ -104,6 +104,7 @@ class _Handler:
                 server.transport.close()
                 return "421 closing"  # never reaches the client: the connection is gone
             if action == "slow":
+                self.sink.stalling.set()
                 await asyncio.sleep(self.sink.slow_seconds)
             elif action == "garbage":
                 return "HELLO this is not SMTP"
@@ -123,6 +124,9 @@ class SmtpSink:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.slow_seconds = slow_seconds
+        # Set when a "slow" reply starts being held back: the client has sent the message
+        # and waits (a test can act at that moment instead of guessing when it comes).
+        self.stalling = threading.Event()
         self.keep_messages = True
         self._lock = threading.Lock()
         self._received: list[Received] = []

@@ -83,7 +83,7 @@ def test_a_display_name_with_line_breaks_cannot_inject_headers_or_smtp_commands(
     recipient = mailing.recipients.get()
     injected = (
         "Eve\r\nBcc: victim@example.net\r\n\r\n.\r\nMAIL FROM:<spam@example.net>\r\n"
-        "RCPT TO:<victim@example.net>\r\nDATA\r\nSubject: injected\r\n\r\nspam\r\n.\r\n\x00"
+        "RCPT TO:<victim@example.net>\r\nDATA\r\nSubject: injected\r\n\r\nspam\r\n.\r\n\x0b"
     )
     Recipient.objects.filter(pk=recipient.pk).update(full_name=injected)
     delivery.start_run(mailing=mailing)
@@ -100,6 +100,29 @@ def test_a_display_name_with_line_breaks_cannot_inject_headers_or_smtp_commands(
     assert message["Bcc"] is None
     assert message.get_all("Subject") == ["Hello"]
     assert message.get_payload(decode=True).decode().strip() == "Hello there."
+
+
+def test_records_still_commit_after_the_server_forgot_the_prepared_statement(
+    user, make_mailing, smtp_sink, settings
+):
+    """On PostgreSQL a record is one prepared statement per connection; a DISCARD ALL or a
+    pooler that hands us another session makes the server forget it. (SQLite has no prepared
+    statements: there this shows that records go on being written.)"""
+    settings.MAILING_COMMIT_EVERY = 1
+    first = make_mailing(user, recipients=2)
+    delivery.start_run(mailing=first)
+    assert delivery.deliver(connections=1).sent == 2  # prepared on this connection
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("DEALLOCATE ALL")
+
+    second = make_mailing(user, recipients=2)
+    delivery.start_run(mailing=second)
+    report = delivery.deliver(connections=1)
+
+    assert report.sent == 2
+    assert Attempt.objects.filter(mailing=second, status=Attempt.Status.SUCCESS).count() == 2
+    assert smtp_sink.total == 4
 
 
 @pytest.mark.django_db(transaction=False)

@@ -9,7 +9,7 @@ import time_machine
 from django.utils import timezone
 
 from mailing import delivery
-from mailing.models import Attempt, DailyStat, Delivery, Mailing
+from mailing.models import Attempt, DailyStat, Delivery, Mailing, Message
 from mailing.smtp_sink import free_port
 
 PENDING, SENT, FAILED = Delivery.State.PENDING, Delivery.State.SENT, Delivery.State.FAILED
@@ -212,3 +212,24 @@ def test_control_characters_in_a_reply_are_stored_as_spaces(mailing, smtp_sink, 
     assert attempts_of(mailing, first) == [("success", "250 2.0.0 Ok: queued as AB12")]
     [(_, response)] = attempts_of(mailing, second)
     assert response.startswith("451 4.7.1 Greylisted, [31m try later (try 1 of 3")
+
+
+def test_a_message_that_cannot_be_built_fails_each_delivery_once_with_the_reason(
+    mailing, smtp_sink
+):
+    """A subject with a line break written straight to the database: the email package
+    refuses it. Each delivery fails for good with the reason instead of the batch staying
+    claimed, and being claimed and failing again every lease."""
+    Message.objects.filter(pk=mailing.message_id).update(subject="Hi\nBcc: all@example.net")
+    delivery.start_run(mailing=mailing)
+
+    report = delivery.deliver()
+
+    assert (report.sent, report.failed, report.deferred) == (0, 3, 0)
+    assert not Delivery.objects.filter(run__mailing=mailing).exclude(state=FAILED).exists()
+    for email in addresses(mailing):
+        [(status, response)] = attempts_of(mailing, email)
+        assert status == Attempt.Status.FAILURE
+        assert response.startswith("Not sent: the message cannot be built (")
+        assert "linefeed" in response
+    assert smtp_sink.total == 0
