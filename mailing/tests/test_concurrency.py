@@ -12,7 +12,7 @@ from django.utils import timezone
 from mailing import delivery
 from mailing.models import Attempt, Delivery, Mailing, Run
 
-from .senders import send_mailing, sender_env
+from .senders import manage, run_send_mailing, send_mailing, sender_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,6 +90,34 @@ def test_a_sender_killed_mid_run_loses_nobody_and_repeats_at_most_its_commit_gro
     assert mailing.status == Mailing.Status.FINISHED
 
 
+def test_after_a_crash_running_send_mailing_again_finishes_the_run(user, make_mailing, smtp_sink):
+    """With no scheduler to requeue them, the claims of a killed sender come back when the
+    command is run again (once their lease is over)."""
+    mailing = make_mailing(user, recipients=200)
+    run = delivery.start_run(mailing=mailing)
+    smtp_sink.keep_messages = False
+    smtp_sink.script(nth_address(run, 70), "slow")
+    env = sender_env(smtp_sink, MAILING_CLAIM_LEASE_SECONDS="1", MAILING_BATCH_SIZE="50")
+    crashed = send_mailing(mailing.pk, env, "--connections", "1")
+    assert smtp_sink.stalling.wait(timeout=60), "the sender never reached the slow message"
+    os.kill(crashed.pid, signal.SIGKILL)
+    crashed.wait(timeout=30)
+    claimed = Delivery.objects.filter(run=run, state=Delivery.State.CLAIMED)
+    assert claimed.exists()
+    wait_until(
+        lambda: not claimed.filter(lease_expires_at__gte=timezone.now()).exists(),
+        what="the dead sender's lease to run out",
+    )
+
+    result = run_send_mailing(mailing.pk, sender_env(smtp_sink))
+
+    assert result.returncode == 0, result.stderr
+    assert len(smtp_sink.counts) == 200
+    assert not Delivery.objects.filter(run=run).exclude(state=Delivery.State.SENT).exists()
+    mailing.refresh_from_db()
+    assert mailing.status == Mailing.Status.FINISHED
+
+
 def test_a_sender_paused_past_its_lease_sends_nothing_another_sender_took_over(
     user, make_mailing, smtp_sink
 ):
@@ -145,22 +173,38 @@ def test_a_sent_message_is_recorded_while_another_waits_on_a_slow_server(
     assert Delivery.objects.get(pk=slow.pk).state == Delivery.State.SENT
 
 
-def test_ctrl_c_stops_a_sender_cleanly_with_everything_sent_recorded(user, make_mailing, smtp_sink):
-    mailing = make_mailing(user, recipients=600)
-    delivery.start_run(mailing=mailing)
+@pytest.mark.parametrize(
+    ("command", "signum", "exit_code"),
+    [
+        ("send_mailing", signal.SIGINT, 130),
+        ("send_mailing", signal.SIGTERM, 143),
+        ("run_scheduler", signal.SIGTERM, 143),
+    ],
+    ids=["send_mailing-ctrl-c", "send_mailing-sigterm", "run_scheduler-once-sigterm"],
+)
+def test_a_signal_stops_a_sender_cleanly_with_everything_sent_recorded(
+    user, make_mailing, smtp_sink, command, signum, exit_code
+):
+    """Ctrl+C, `systemctl stop` or `docker stop`: the message in hand is finished and
+    recorded, the rest handed back to the queue, instead of dying like kill -9."""
+    mailing = make_mailing(user, recipients=600)  # due: a scheduler tick starts it
     smtp_sink.keep_messages = False
     env = sender_env(smtp_sink, MAILING_COMMIT_EVERY="20", MAILING_BATCH_SIZE="50")
+    args = ["run_scheduler", "--once"]
+    if command == "send_mailing":
+        args = ["send_mailing", str(mailing.pk), "--connections", "4"]
 
-    sender = send_mailing(mailing.pk, env, "--connections", "4")
+    sender = manage(env, *args)
     wait_until(lambda: smtp_sink.total >= 150, what="the sender to get going")
-    sender.send_signal(signal.SIGINT)
+    sender.send_signal(signum)
     _, stderr = sender.communicate(timeout=60)
 
-    assert sender.returncode == 130
+    assert sender.returncode == exit_code, stderr
     assert "What was sent is recorded" in stderr
     # Nothing is left leased to the stopped process, and every mail it sent is recorded.
     assert not Delivery.objects.filter(run__mailing=mailing, state="claimed").exists()
     assert Attempt.objects.filter(mailing=mailing, status="success").count() == smtp_sink.total
+    assert smtp_sink.total < 600
     delivery.deliver(connections=1)
     assert sorted(set(smtp_sink.counts.values())) == [1]
     assert len(smtp_sink.counts) == 600
