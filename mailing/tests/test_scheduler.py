@@ -9,6 +9,7 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
+from blog.tests.factories import make_post
 from mailing import delivery, services
 from mailing.models import Attempt, Mailing, Run
 
@@ -203,3 +204,17 @@ def test_a_due_occurrence_waits_for_the_run_still_being_sent(user, make_mailing,
     assert sorted(smtp_sink.counts.values()) == [2, 2]
     mailing.refresh_from_db()
     assert mailing.next_send_at == START + timedelta(days=1, hours=1)
+
+
+def test_a_page_whose_go_live_time_has_come_is_published_by_the_scheduler():
+    post = make_post("Coming soon", live=False)
+    post.go_live_at = timezone.now() + timedelta(hours=1)
+    post.save_revision().publish()  # scheduled: Wagtail waits for the go-live time
+    post.refresh_from_db()
+    assert not post.live
+
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        tick()
+
+    post.refresh_from_db()
+    assert post.live
