@@ -64,13 +64,14 @@ class Command(BaseCommand):
             )
 
         def stopping() -> None:
-            logger.info("scheduler.stopping")
+            logger.info("scheduler.stopping", extra={"signal": graceful.signum})
             # Waits for the running jobs, whose senders are finishing the message in hand.
             scheduler.shutdown(wait=True)
 
         logger.info("scheduler.started", extra={"jobs": [job.id for job in jobs]})
         self.stdout.write(f"Scheduler running {len(jobs)} jobs; stop with Ctrl+C.")
-        with GracefulStop(notice=self.stderr.write, on_stop=stopping):
+        graceful = GracefulStop(notice=self.stderr.write, on_stop=stopping)
+        with graceful:
             try:
                 scheduler.start()
             except KeyboardInterrupt:
