@@ -10,10 +10,10 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import Page, expect
 
 from blog.models import BlogIndexPage
-from conftest import PASSWORD
-from users.roles import BLOGGERS, PUBLISHERS, sync_groups
+from users.roles import BLOGGERS, PUBLISHERS
 
-from .conftest import publish_post
+from .browser import submit_sign_in_form
+from .conftest import PASSWORD, publish_post
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,6 @@ PARAGRAPH = "Readers skim. Give every paragraph one idea and a clear first line.
 
 @pytest.fixture
 def editor(blog, make_user):
-    sync_groups()  # page permissions on the new blog index
     editor = make_user("editor@example.com", first_name="Eli")
     editor.groups.add(Group.objects.get(name=BLOGGERS), Group.objects.get(name=PUBLISHERS))
     return editor
@@ -58,9 +57,7 @@ def test_an_editor_publishes_an_illustrated_post_that_appears_on_the_home_page(
     expect(visitor.get_by_test_id("blog-card")).to_have_count(1)
 
     page.goto("/admin/")  # Wagtail sends the editor to allauth's sign-in form, then back
-    page.get_by_label("Email").fill(editor.email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    submit_sign_in_form(page, editor.email, PASSWORD)
 
     expect(page.get_by_role("heading", name="Campaigns")).to_be_visible()
     page.goto("/admin/pages/")  # an editor's page tree starts at the blog

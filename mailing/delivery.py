@@ -4,20 +4,30 @@
             `Delivery` per recipient with a single INSERT … SELECT. The unique key
             (run, recipient) and (mailing, occurrence) make a repeated tick a no-op.
 2. Claim    `claim_batch` takes pending deliveries with SELECT … FOR UPDATE SKIP LOCKED (a
-            conditional UPDATE keeps SQLite correct too) and leases them to one sender.
+            conditional UPDATE keeps SQLite correct too) and leases them to one sender, which
+            renews the lease every third of it. A renewal returns the claims still held: a
+            sender that stalled past its lease (SIGSTOP, a paused VM, a hung database) may have
+            had them requeued and taken by another, and it drops those unsent. A stall that long
+            makes the renewal due at the next liveness check, so after a stall at most the
+            message in flight on each connection can go out twice.
 3. Send     `deliver` runs a few SMTP connections in threads; the message is rendered once
-            per run and only the To/Message-ID headers differ per recipient.
+            per run and only the To/Message-ID/Date headers differ per recipient.
 4. Record   After each message (never before) its `Attempt`, the delivery's new state and
             the `DailyStat` totals are committed together. A connection takes one of
             MAILING_COMMIT_EVERY slots (default 1) before the final "." of DATA and the slot
             comes back when that record is committed, so at most that many sent messages are
             ever unrecorded: all a kill -9 can re-send.
 5. Classify 2xx sent; 4xx, timeouts, refused or dropped connections and garbage retried with
-            exponential backoff up to MAILING_MAX_TRIES; 5xx failed at once.
+            exponential backoff up to MAILING_MAX_TRIES; a 5xx to RCPT TO or the end of DATA
+            failed at once. A refused session (greeting, EHLO, STARTTLS, AUTH, MAIL FROM) is
+            about us, not the recipient: retried like a 4xx, whatever its code.
 6. Recover  `requeue_expired_claims` hands the leases of a dead sender back to the queue.
 7. Finish   `finish_completed` closes runs with nothing left and finishes mailings; stop,
             manager disable and owner block go through `cancel_runs`, which turns every
             pending delivery into a failed attempt carrying the reason.
+
+Whether a mailing may start a run at all is decided in one place, `ensure_sendable`, on the
+rows `lock_mailing` locks.
 """
 
 import logging
@@ -32,7 +42,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -83,12 +94,7 @@ def start_due_runs(*, now: datetime | None = None) -> list[Run]:
 
 @transaction.atomic
 def _start_scheduled_run(*, mailing_id: int, now: datetime) -> Run | None:
-    mailing = (
-        Mailing.objects.select_for_update(of=("self",))
-        .select_related("owner")
-        .filter(pk=mailing_id)
-        .first()
-    )
+    mailing = lock_mailing(mailing_id=mailing_id)
     if (
         mailing is None
         or mailing.next_send_at is None
@@ -103,7 +109,41 @@ def _start_scheduled_run(*, mailing_id: int, now: datetime) -> Run | None:
         mailing.next_send_at = None
         mailing.save(update_fields=["next_send_at", "updated_at"])
         return None
-    # A scheduler that was down sends the current occurrence once; it never backfills.
+    if _open_run_of(mailing) is not None:
+        # One run at a time: the occurrence stays due and a tick after that run starts it.
+        return None
+    occurrence = _take_due_occurrence(mailing, now=now)
+    return _open_run(mailing=mailing, occurrence=occurrence, trigger=Run.Trigger.SCHEDULE, now=now)
+
+
+def lock_mailing(*, mailing_id: int) -> Mailing | None:
+    """The mailing (with its owner) under row locks, to decide whether it may start a run.
+
+    The owner's row is locked too, and first: blocking a user updates that row before it
+    touches the mailings, so a block committing meanwhile is either waited for and seen here,
+    or waits for this transaction and then sees (and cancels) the run it opened; taking the
+    rows in the same order as the block means the two never deadlock."""
+    owner_id = Mailing.objects.filter(pk=mailing_id).values_list("owner_id", flat=True).first()
+    if owner_id is None:
+        return None
+    owner = get_user_model().objects.select_for_update(no_key=True).filter(pk=owner_id)
+    list(owner.values_list("pk", flat=True))
+    return (
+        Mailing.objects.select_for_update(of=("self",))
+        .select_related("owner")
+        .filter(pk=mailing_id)
+        .first()
+    )
+
+
+def _open_run_of(mailing: Mailing) -> Run | None:
+    return Run.objects.filter(mailing=mailing, finished_at__isnull=True).first()
+
+
+def _take_due_occurrence(mailing: Mailing, *, now: datetime) -> datetime:
+    """The due occurrence a run started now stands for, with `next_send_at` moved past it.
+
+    A scheduler that was down sends the current occurrence once; it never backfills."""
     _, occurrence = schedule.latest_occurrence(
         anchor=mailing.schedule_anchor, periodicity=mailing.periodicity, now=now
     )
@@ -112,31 +152,65 @@ def _start_scheduled_run(*, mailing_id: int, now: datetime) -> Run | None:
         anchor=mailing.schedule_anchor, periodicity=mailing.periodicity, after=occurrence
     )
     mailing.next_send_at = following if following and following < mailing.end_at else None
-    return _open_run(mailing=mailing, occurrence=occurrence, trigger=Run.Trigger.SCHEDULE, now=now)
+    return occurrence
 
 
-class AlreadySending(Exception):
+class CannotSend(Exception):
+    """The mailing may not send now; the text, meant for its owner, says why."""
+
+
+class AlreadySending(CannotSend):
     """The mailing has a run that is still being delivered."""
 
     def __init__(self, run: Run) -> None:
-        super().__init__(f"Mailing {run.mailing_id} is already being sent (run {run.pk}).")
+        super().__init__("This mailing is already being sent.")
         self.run = run
+
+
+def ensure_sendable(*, mailing: Mailing, now: datetime, starting: bool = True) -> None:
+    """The one rule for whether a mailing may send; raises `CannotSend` saying why not.
+
+    Give it the row `lock_mailing` returned, so that what it checks still holds when the
+    transaction commits. `starting=False` (setting the next send time) checks only what would
+    also keep a later run from starting."""
+    if mailing.is_disabled:
+        raise CannotSend("A manager has disabled this mailing.")
+    if mailing.owner.is_blocked:
+        raise CannotSend("The owner's account is blocked.")
+    if starting:
+        # Before the end and status checks: an open run is still delivered after either.
+        open_run = _open_run_of(mailing)
+        if open_run is not None:
+            raise AlreadySending(open_run)
+        if mailing.status == Mailing.Status.FINISHED:
+            raise CannotSend("This mailing has finished; schedule it to send it again.")
+    if mailing.end_at <= now:
+        raise CannotSend("This mailing's end has passed; change its end to send it again.")
+    if starting and not mailing.recipients.exists():
+        raise CannotSend("This mailing has no recipients.")
 
 
 @transaction.atomic
 def start_run(*, mailing: Mailing, now: datetime | None = None) -> Run:
     """Send now: enqueue a run at once (the scheduler or `send_mailing` delivers it).
 
-    Checked under the mailing's row lock, so two simultaneous requests cannot both start one.
-    """
+    Everything is checked under the row locks (`ensure_sendable`), so a disable or a block
+    committed since the caller loaded `mailing` is seen, and two simultaneous requests cannot
+    both start one. Raises `CannotSend` (`AlreadySending` when a run is open)."""
     now = now or timezone.now()
-    mailing = Mailing.objects.select_for_update(of=("self",)).get(pk=mailing.pk)
-    open_run = Run.objects.filter(mailing=mailing, finished_at__isnull=True).first()
-    if open_run is not None:
-        raise AlreadySending(open_run)
-    if mailing.periodicity == Mailing.Periodicity.ONCE:
-        mailing.next_send_at = None  # this is its one run
-    return _open_run(mailing=mailing, occurrence=now, trigger=Run.Trigger.MANUAL, now=now)
+    locked = lock_mailing(mailing_id=mailing.pk)
+    if locked is None:
+        raise CannotSend("This mailing no longer exists.")
+    ensure_sendable(mailing=locked, now=now)
+    if locked.next_send_at is not None and locked.next_send_at <= now:
+        # Its next occurrence is due: this run is that occurrence, not an extra one that the
+        # next tick would follow with a second run (every recipient mailed twice).
+        occurrence = _take_due_occurrence(locked, now=now)
+    else:
+        occurrence = now
+        if locked.periodicity == Mailing.Periodicity.ONCE:
+            locked.next_send_at = None  # this is its one run
+    return _open_run(mailing=locked, occurrence=occurrence, trigger=Run.Trigger.MANUAL, now=now)
 
 
 def _open_run(*, mailing: Mailing, occurrence: datetime, trigger: str, now: datetime) -> Run:
@@ -453,29 +527,38 @@ def _record_one_prepared(outcome: Outcome, *, max_tries: int, retry_base: int) -
     claim = outcome.claim
     state, next_try_at = _next_state(outcome, max_tries=max_tries, retry_base=retry_base)
     ok = state == SENT
+    params = [
+        *_attempt_row(outcome, state=state, next_try_at=next_try_at, max_tries=max_tries),
+        state,
+        claim.tries + 1,
+        _db_datetime(next_try_at) if next_try_at is not None else None,
+        claim.delivery_id,
+        _db_token(claim.token),
+        connection.ops.adapt_datefield_value(timezone.localdate(outcome.at)),
+        int(ok),
+        int(not ok),
+    ]
     with connection.cursor() as cursor:
-        with _prepared_lock:
-            if connection.connection not in _prepared_connections:
-                cursor.execute(_record_one_statement())
-                _prepared_connections.add(connection.connection)
-        cursor.execute(
-            f"EXECUTE {_RECORD_ONE} ({', '.join(['%s'] * 15)})",
-            [
-                *_attempt_row(outcome, state=state, next_try_at=next_try_at, max_tries=max_tries),
-                state,
-                claim.tries + 1,
-                _db_datetime(next_try_at) if next_try_at is not None else None,
-                claim.delivery_id,
-                _db_token(claim.token),
-                connection.ops.adapt_datefield_value(timezone.localdate(outcome.at)),
-                int(ok),
-                int(not ok),
-            ],
-        )
+        for last_try in (False, True):
+            with _prepared_lock:
+                if connection.connection not in _prepared_connections:
+                    cursor.execute(_record_one_statement())
+                    _prepared_connections.add(connection.connection)
+            try:
+                cursor.execute(f"EXECUTE {_RECORD_ONE} ({', '.join(['%s'] * 15)})", params)
+                break
+            except DatabaseError as exc:
+                # The server forgot the statement (DISCARD ALL, a pooler handing us another
+                # session): prepare it again, once. In autocommit nothing was written.
+                if last_try or getattr(exc.__cause__, "pgcode", None) != _UNDEFINED_STATEMENT:
+                    raise
+                with _prepared_lock:
+                    _prepared_connections.discard(connection.connection)
     return state
 
 
 _RECORD_ONE = "mailing_record_one"
+_UNDEFINED_STATEMENT = "26000"  # SQLSTATE of "prepared statement … does not exist"
 _prepared_lock = threading.Lock()
 # The DB-API connections that hold the statement (a reconnect needs it prepared again).
 _prepared_connections: "weakref.WeakSet" = weakref.WeakSet()
@@ -564,10 +647,12 @@ class Recorder:
     many sent messages are unrecorded, while several connections still overlap their round
     trips.
 
-    Outcomes are committed in groups of half the slots (or when the oldest is a second old),
-    by the thread that completes the group, on its own database connection and outside the
-    buffer's lock: while one group is being committed the other half of the slots keep
-    messages moving, and other groups may commit at the same time.
+    Outcomes are committed in groups of half the slots, by the thread that completes the
+    group, on its own database connection and outside the buffer's lock: while one group is
+    being committed the other half of the slots keep messages moving, and other groups may
+    commit at the same time. No record waits much longer than MAX_RECORD_DELAY_SECONDS for
+    its group: `add` and every liveness check of a sender commit an older buffer, and while
+    all senders wait on a slow server `_StaleRecordFlusher` does.
     """
 
     def __init__(self, *, report: DeliveryReport, on_progress: Callable | None) -> None:
@@ -613,6 +698,14 @@ class Recorder:
 
     def flush(self) -> None:
         with self._lock:
+            group, slots = self._take_group()
+        self._commit(group, slots)
+
+    def flush_stale(self) -> None:
+        """Commit the buffer if its oldest record has waited MAX_RECORD_DELAY_SECONDS."""
+        with self._lock:
+            if not self._buffer or time.monotonic() - self._oldest < MAX_RECORD_DELAY_SECONDS:
+                return
             group, slots = self._take_group()
         self._commit(group, slots)
 
@@ -677,6 +770,13 @@ def deliver(
     if connection.vendor == "sqlite":
         connections = 1  # one writer at a time; more threads would only queue on the lock
     messages = _MessageCache()
+    # Records are grouped only when MAILING_COMMIT_EVERY > 3. The flusher has a connection of
+    # its own, so it cannot see (or wait behind) what a caller's open transaction holds.
+    flusher = (
+        _StaleRecordFlusher(recorder)
+        if recorder.group_size > 1 and not connection.in_atomic_block
+        else None
+    )
     try:
         if connections <= 1:
             _Worker(recorder=recorder, messages=messages, mailing_id=mailing_id).run()
@@ -690,6 +790,8 @@ def deliver(
                 ]
             )
     finally:
+        if flusher is not None:
+            flusher.stop()
         # Whatever happened (Ctrl+C included), what was sent gets recorded.
         recorder.flush()
         report.finished = time.monotonic()
@@ -714,30 +816,71 @@ def _run_in_threads(workers: list["_Worker"]) -> None:
         raise errors[0]
 
 
+class _StaleRecordFlusher:
+    """Commits buffered records that have waited MAX_RECORD_DELAY_SECONDS.
+
+    A record is otherwise committed by a later `add` or a sender's liveness check; while
+    every connection waits on a slow server neither comes, and finished records (with the
+    slots they hold) would wait as long as the server does."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="record-flusher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._done.wait(LIVENESS_CHECK_SECONDS):
+                try:
+                    self._recorder.flush_stale()
+                except Exception:
+                    # The recorder logged why; the claims stay leased and the senders meet
+                    # the same fault. Keep flushing: the database may come back.
+                    logger.warning("delivery.stale_flush_failed")
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 class _MessageCache:
-    """Renders each run's message once per `deliver` call, shared by its threads."""
+    """Renders each run's message once per `deliver` call, shared by its threads.
+
+    A run whose message cannot be built (a subject with a line break written straight to the
+    database) gets a final failure in its place, which each of its deliveries records."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._messages: dict[int, RenderedMessage] = {}
+        self._messages: dict[int, RenderedMessage | Reply] = {}
 
-    def get(self, run_ids: set[int]) -> dict[int, RenderedMessage]:
+    def get(self, run_ids: set[int]) -> dict[int, RenderedMessage | Reply]:
         with self._lock:
             missing = run_ids - self._messages.keys()
             if missing:
                 for run in Run.objects.filter(pk__in=missing).select_related(
                     "mailing__message", "mailing__owner"
                 ):
-                    self._messages[run.pk] = RenderedMessage(
-                        subject=run.mailing.message.subject,
-                        body=run.mailing.message.body,
-                        from_email=settings.DEFAULT_FROM_EMAIL,
-                        reply_to=run.mailing.owner.email,
-                        run_id=run.pk,
-                    )
+                    self._messages[run.pk] = _render(run)
             return {
                 run_id: self._messages[run_id] for run_id in run_ids if run_id in self._messages
             }
+
+
+def _render(run: Run) -> RenderedMessage | Reply:
+    try:
+        return RenderedMessage(
+            subject=run.mailing.message.subject,
+            body=run.mailing.message.body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            reply_to=run.mailing.owner.email,
+            run_id=run.pk,
+        )
+    except Exception as exc:  # whatever the email package refuses, no retry will fix
+        logger.error("delivery.message_unbuildable", extra={"run_id": run.pk, "error": str(exc)})
+        return Reply(0, f"Not sent: the message cannot be built ({exc})", final=True)
 
 
 class _Worker:
@@ -763,12 +906,13 @@ class _Worker:
     def run(self) -> None:
         try:
             while not stop_requested.is_set():
+                leased_at = _Mark()  # taken before the lease starts, so never later than it
                 batch = claim_batch(
                     limit=self.batch_size, lease_seconds=self.lease, mailing_id=self.mailing_id
                 )
                 if not batch:
                     return
-                self._send_batch(batch)
+                self._send_batch(batch, leased_at=leased_at)
         except BaseException as exc:
             logger.exception("delivery.worker_failed")
             self.error = exc
@@ -779,48 +923,77 @@ class _Worker:
             if self.own_thread:
                 connection.close()
 
-    def _send_batch(self, batch: list[Claimed]) -> None:
+    def _send_batch(self, batch: list[Claimed], *, leased_at: "_Mark | None" = None) -> None:
+        token = batch[0].token
         run_ids = {claim.run_id for claim in batch}
-        rendered = self.messages.get(run_ids)
-        next_check = 0.0
-        lease_renewed = time.monotonic()
+        held = {claim.delivery_id for claim in batch}
+        renewed = leased_at or _Mark()
+        checked: _Mark | None = None
         live_runs: set[int] = set()
+        rendered: dict[int, RenderedMessage | Reply] = {}
         stopped: list[Claimed] = []
+        unsent: list[Outcome] = []  # outcomes of claims that were never put on the wire
+        unreachable: Reply | None = None
         done = 0
         try:
+            rendered = self.messages.get(run_ids)
             for claim in batch:
                 if stop_requested.is_set():
                     break
-                if time.monotonic() >= next_check:
+                if checked is None or checked.elapsed() >= LIVENESS_CHECK_SECONDS:
+                    checked = _Mark()
                     live_runs = set(
                         Run.objects.filter(pk__in=run_ids, cancelled_at__isnull=True).values_list(
                             "pk", flat=True
                         )
                     )
-                    next_check = time.monotonic() + LIVENESS_CHECK_SECONDS
-                    if time.monotonic() - lease_renewed > self.lease / 3:
-                        self._renew_lease(batch[0].token)
-                        lease_renewed = time.monotonic()
-                if claim.run_id not in live_runs or claim.run_id not in rendered:
+                    # Due every third of the lease; a stall long enough to lose the lease is
+                    # longer than that, so it is due at the first check after one.
+                    if renewed.elapsed() > self.lease / 3:
+                        renewed = _Mark()
+                        still_ours = self._renew_lease(token)
+                        ahead = {c.delivery_id for c in batch[done:]} & held
+                        if ahead - still_ours:
+                            logger.warning(
+                                "delivery.claims_lost", extra={"count": len(ahead - still_ours)}
+                            )
+                        # Recorded claims are no longer claimed either; they are behind us.
+                        held &= still_ours
+                    self.recorder.flush_stale()
+                if claim.delivery_id not in held:
+                    # Requeued while this sender stalled, and taken by another: not ours to
+                    # send, nor to hand back.
+                    done += 1
+                    continue
+                message = rendered.get(claim.run_id)
+                if claim.run_id not in live_runs or message is None:
                     stopped.append(claim)
                     done += 1
                     continue
-                failure = self.transport.open()
-                if failure is not None:
-                    logger.warning("delivery.connect_failed", extra={"reply": str(failure)})
+                if isinstance(message, Reply):  # the message cannot be built
+                    unsent.append(Outcome(claim, message, timezone.now()))
+                    done += 1
+                    continue
+                if unreachable is None:
+                    unreachable = self.transport.open()
+                    if unreachable is not None:
+                        logger.warning("delivery.connect_failed", extra={"reply": str(unreachable)})
+                if unreachable is not None:
                     # The server cannot be reached: that is this try for the rest of the batch.
-                    now = timezone.now()
-                    remaining = [c for c in batch[done:] if c.run_id in live_runs]
-                    stopped.extend(c for c in batch[done:] if c.run_id not in live_runs)
-                    self.recorder.add([Outcome(c, failure, now) for c in remaining])
-                    done = len(batch)
-                    break
-                self._send_one(claim, rendered[claim.run_id])
+                    unsent.append(Outcome(claim, unreachable, timezone.now()))
+                    done += 1
+                    continue
+                self._send_one(claim, message)
                 done += 1
+            # Only what is still ours: a stall may have cost claims collected before it.
+            self.recorder.add([o for o in unsent if o.claim.delivery_id in held])
+            unsent = []
         finally:
             # Whatever this batch did not get to goes back to the queue without waiting for
-            # the lease: claims we stopped on, and the rest if something went wrong.
-            leftovers = stopped + batch[done:]
+            # the lease: claims we stopped on, and the rest if something went wrong (but not
+            # the ones another sender holds now).
+            leftovers = stopped + [c for c in batch[done:] if c.delivery_id in held]
+            leftovers += [outcome.claim for outcome in unsent]
             if leftovers:
                 self.recorder.count_released(release(claims=leftovers))
                 cancelled = {c.run_id for c in stopped}
@@ -843,21 +1016,47 @@ class _Worker:
             raise
         self.recorder.add([Outcome(claim, reply, timezone.now())], slot=True)
 
-    def _renew_lease(self, token: uuid.UUID) -> None:
-        Delivery.objects.filter(claim_token=token, state=CLAIMED).update(
-            lease_expires_at=timezone.now() + timedelta(seconds=self.lease)
-        )
+    def _renew_lease(self, token: uuid.UUID) -> set[int]:
+        """Extend the lease of this batch; returns the ids of the claims still ours.
+
+        A sender that stalled past its lease (SIGSTOP, a paused VM, a database that hung) may
+        have had its claims requeued and taken by another sender meanwhile."""
+        table = connection.ops.quote_name(Delivery._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET lease_expires_at = %s "
+                "WHERE claim_token = %s AND state = %s RETURNING id",
+                [
+                    _db_datetime(timezone.now() + timedelta(seconds=self.lease)),
+                    _db_token(token),
+                    CLAIMED,
+                ],
+            )
+            return {row[0] for row in cursor.fetchall()}
+
+
+class _Mark:
+    """An instant, on both clocks: the monotonic one cannot be stepped, but a paused VM may
+    not advance it; the wall clock sees the pause but may be stepped. Time since a mark is
+    the larger of the two."""
+
+    def __init__(self) -> None:
+        self._monotonic, self._wall = time.monotonic(), time.time()
+
+    def elapsed(self) -> float:
+        return max(time.monotonic() - self._monotonic, abs(time.time() - self._wall))
 
 
 # --- 6. Recover ------------------------------------------------------------------------------
 
 
-def requeue_expired_claims(*, now: datetime | None = None) -> int:
+def requeue_expired_claims(*, now: datetime | None = None, mailing_id: int | None = None) -> int:
     """Claims whose sender stopped renewing its lease (it died) go back to pending."""
     now = now or timezone.now()
-    count = Delivery.objects.filter(state=CLAIMED, lease_expires_at__lt=now).update(
-        state=PENDING, claim_token=None, lease_expires_at=None
-    )
+    expired = Delivery.objects.filter(state=CLAIMED, lease_expires_at__lt=now)
+    if mailing_id is not None:
+        expired = expired.filter(run__mailing_id=mailing_id)
+    count = expired.update(state=PENDING, claim_token=None, lease_expires_at=None)
     if count:
         logger.warning("delivery.claims_requeued", extra={"count": count})
     return count
@@ -917,38 +1116,68 @@ def sweep_cancelled_runs(*, run_ids: set[int], now: datetime | None = None) -> i
     if not run_ids:
         return 0
     now = now or timezone.now()
-    marker = uuid.uuid4()
     with transaction.atomic():
-        # Mark first, then copy the marked rows: a concurrent claim either got a row before
-        # this UPDATE (and the sender handles it) or finds it cancelled; never both.
-        count = Delivery.objects.filter(
-            run_id__in=run_ids, run__cancelled_at__isnull=False, state=PENDING
-        ).update(state=CANCELLED, claim_token=marker, lease_expires_at=None)
-        if count:
-            _record_cancellations(marker=marker, now=now)
-        busy = Delivery.objects.filter(run=OuterRef("pk"), state=CLAIMED)
-        Run.objects.filter(pk__in=run_ids, finished_at__isnull=True).filter(~Exists(busy)).update(
-            finished_at=now
+        count = _cancel_pending(
+            Delivery.objects.filter(run_id__in=run_ids, run__cancelled_at__isnull=False), now=now
         )
+        busy = Delivery.objects.filter(run=OuterRef("pk"), state=CLAIMED)
+        closed = (
+            Run.objects.filter(pk__in=run_ids, finished_at__isnull=True)
+            .filter(~Exists(busy))
+            .update(finished_at=now)
+        )
+    if count or closed:
+        # Their owners' lists and totals change (a closed run no longer shows as sending).
+        owners = Mailing.objects.filter(runs__in=run_ids).values_list("owner_id", flat=True)
+        for owner_id in set(owners):
+            cache.bump(owner_id=owner_id)
     if count:
         logger.info("delivery.cancelled", extra={"runs": sorted(run_ids), "deliveries": count})
     return count
 
 
-def _record_cancellations(*, marker: uuid.UUID, now: datetime) -> None:
+def cancel_deliveries_to(*, recipient_id: int, reason: str, now: datetime | None = None) -> int:
+    """The recipient is going away: each pending delivery to them, in any run, becomes a
+    failed attempt with `reason`. Returns how many there were."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        return _cancel_pending(
+            Delivery.objects.filter(recipient_id=recipient_id), now=now, reason=reason
+        )
+
+
+def _cancel_pending(deliveries: QuerySet, *, now: datetime, reason: str | None = None) -> int:
+    """Cancel the pending ones of `deliveries`, each with a failed attempt saying why: `reason`,
+    or its run's cancel reason. Call it inside a transaction."""
+    marker = uuid.uuid4()
+    # Mark first, then copy the marked rows: a concurrent claim either got a row before this
+    # UPDATE (and the sender handles it) or finds it cancelled; never both.
+    count = deliveries.filter(state=PENDING).update(
+        state=CANCELLED, claim_token=marker, lease_expires_at=None
+    )
+    if count:
+        _record_cancellations(marker=marker, now=now, reason=reason)
+        # The marker has done its job; left there it would stay in the live-claims index.
+        Delivery.objects.filter(claim_token=marker).update(claim_token=None)
+    return count
+
+
+def _record_cancellations(*, marker: uuid.UUID, now: datetime, reason: str | None) -> None:
     qn = connection.ops.quote_name
     attempt, delivery = qn(Attempt._meta.db_table), qn(Delivery._meta.db_table)
     run, recipient = qn(Run._meta.db_table), qn(Recipient._meta.db_table)
     marker_value = _db_token(marker)
+    response, response_params = "'Not sent: ' || r.cancel_reason", []
+    if reason is not None:
+        response, response_params = "%s", [f"Not sent: {reason}"]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {attempt} "
             "(mailing_id, recipient_id, run_id, email, attempted_at, status, server_response) "
-            f"SELECT r.mailing_id, d.recipient_id, d.run_id, rc.email, %s, %s, "
-            "'Not sent: ' || r.cancel_reason "
+            f"SELECT r.mailing_id, d.recipient_id, d.run_id, rc.email, %s, %s, {response} "
             f"FROM {delivery} d JOIN {run} r ON r.id = d.run_id "
             f"JOIN {recipient} rc ON rc.id = d.recipient_id WHERE d.claim_token = %s",
-            [_db_datetime(now), Attempt.Status.FAILURE, marker_value],
+            [_db_datetime(now), Attempt.Status.FAILURE, *response_params, marker_value],
         )
         cursor.execute(
             f"SELECT r.mailing_id, COUNT(*) FROM {delivery} d JOIN {run} r ON r.id = d.run_id "

@@ -5,11 +5,13 @@ reuse a connection the server dropped) and never lets an exception escape into A
 a broken SMTP server or a database hiccup is logged and the next tick tries again.
 """
 
+import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.management import call_command
 from django_apscheduler.models import DjangoJobExecution
 from django_apscheduler.util import close_old_connections
 
@@ -59,6 +61,14 @@ def finish_completed() -> None:
 
 
 @close_old_connections
+def publish_scheduled_pages() -> None:
+    """Wagtail's go-live and expiry dates: nothing acts on them unless this command runs."""
+    _guarded(
+        "publish_scheduled_pages", lambda: call_command("publish_scheduled", stdout=io.StringIO())
+    )
+
+
+@close_old_connections
 def delete_old_job_executions() -> None:
     _guarded(
         "delete_old_job_executions",
@@ -81,5 +91,6 @@ def scheduled_jobs() -> list[Job]:
         Job("start_due_runs", start_due_runs, tick),
         Job("deliver_pending", deliver_pending, tick),
         Job("finish_completed", finish_completed, tick),
+        Job("publish_scheduled_pages", publish_scheduled_pages, 60),
         Job("delete_old_job_executions", delete_old_job_executions, 60 * 60),
     ]

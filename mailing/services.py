@@ -8,15 +8,14 @@ action raise `ActionRefused` with a message meant for the user.
 import logging
 from datetime import datetime
 
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, Model, OuterRef, Q
 from django.utils import timezone
 
 from . import cache, delivery, schedule, selectors
 from .forms import DUPLICATE_EMAIL, MailingForm, OwnedModelForm
-from .models import Attempt, Delivery, Mailing, Message, Recipient, Run
-from .permissions import ensure_can_write
+from .models import Delivery, Mailing, Message, Recipient, Run
+from .permissions import ensure_can_manage, ensure_can_write
 
 logger = logging.getLogger(__name__)
 
@@ -77,33 +76,11 @@ def delete_recipient(*, user, recipient: Recipient) -> None:
             "A message to this recipient is being sent right now; try again shortly."
         )
     # Queued deliveries to them are recorded as not sent rather than vanishing silently.
-    runs = Run.objects.filter(
-        deliveries__recipient=recipient, deliveries__state=Delivery.State.PENDING
-    ).distinct()
-    for run in runs:
-        _cancel_one_recipient(run=run, recipient=recipient)
+    delivery.cancel_deliveries_to(recipient_id=recipient.pk, reason="the recipient was deleted")
     owner_id, pk = recipient.owner_id, recipient.pk
     recipient.delete()
     cache.bump(owner_id=owner_id)
     logger.info("recipient.deleted", extra={"object_id": pk, "user_id": user.pk})
-
-
-def _cancel_one_recipient(*, run: Run, recipient: Recipient) -> None:
-    now = timezone.now()
-    count = Delivery.objects.filter(
-        run=run, recipient=recipient, state=Delivery.State.PENDING
-    ).update(state=Delivery.State.CANCELLED)
-    if count:
-        Attempt.objects.create(
-            mailing_id=run.mailing_id,
-            recipient=recipient,
-            run=run,
-            email=recipient.email,
-            attempted_at=now,
-            status=Attempt.Status.FAILURE,
-            server_response="Not sent: the recipient was deleted",
-        )
-        delivery.add_daily_stats({(run.mailing_id, timezone.localdate(now)): (0, count)})
 
 
 @transaction.atomic
@@ -126,18 +103,34 @@ def delete_message(*, user, message: Message) -> None:
 
 @transaction.atomic
 def save_mailing(*, user, form: MailingForm) -> Mailing:
-    """Create or update a mailing; its schedule restarts from `first_send_at`."""
+    """Create or update a mailing from a valid form.
+
+    An update locks the row and writes only the form's fields (and the schedule, when it
+    changes): the form's copy was read when the page loaded, and writing all of it back
+    would undo a manager's disable, or the run the scheduler started, since. The schedule
+    restarts from `first_send_at` only when that or the periodicity changed, so a time set
+    with Schedule survives an edit of anything else."""
     mailing = form.instance
     creating = mailing.pk is None
     ensure_can_write(user, None if creating else mailing)
-    if not creating and _in_flight([mailing]):
-        raise ActionRefused("This mailing is being sent right now; stop it or wait, then edit.")
+    current = None
     if creating:
         mailing.owner = user
-    if creating or mailing.status != Mailing.Status.FINISHED:
-        mailing.schedule_anchor = mailing.first_send_at
-        mailing.next_send_at = _first_due(mailing, has_run=not creating and mailing.runs.exists())
-    mailing = form.save()
+    else:
+        current = Mailing.objects.select_for_update().filter(pk=mailing.pk).first()
+        if current is None:
+            raise ActionRefused("This mailing was deleted meanwhile.")
+        # Under the lock: a run the scheduler opened since the page loaded counts too.
+        if _in_flight([current]):
+            raise ActionRefused("This mailing is being sent right now; stop it or wait, then edit.")
+    mailing = form.save(commit=False)
+    planned = _replan(mailing, current=current)
+    if creating:
+        mailing.save()
+    else:
+        columns = [f.name for f in Mailing._meta.concrete_fields if f.name in form.fields]
+        mailing.save(update_fields=[*columns, *planned, "updated_at"])
+    form.save_m2m()
     if form.cleaned_data.get("all_recipients"):
         _set_all_recipients(mailing)
     cache.bump(owner_id=mailing.owner_id)
@@ -149,6 +142,29 @@ def save_mailing(*, user, form: MailingForm) -> Mailing:
         first_send_at=mailing.first_send_at.isoformat(),
     )
     return mailing
+
+
+def _replan(mailing: Mailing, *, current: Mailing | None) -> list[str]:
+    """Anchor the schedule of a new mailing, or of one whose plan changed, at its first send;
+    returns the fields set. `current` is the stored row (None for a new mailing)."""
+    if current is not None:
+        if current.status == Mailing.Status.FINISHED:
+            return []  # it sends again only when scheduled
+        # The form edits times to the minute: a stored time with seconds is not a change.
+        if current.periodicity == mailing.periodicity and _same_minute(
+            current.first_send_at, mailing.first_send_at
+        ):
+            mailing.first_send_at = current.first_send_at
+            return []
+    mailing.schedule_anchor = mailing.first_send_at
+    mailing.next_send_at = _first_due(
+        mailing, has_run=current is not None and current.runs.exists()
+    )
+    return ["schedule_anchor", "next_send_at"]
+
+
+def _same_minute(a: datetime, b: datetime) -> bool:
+    return a.replace(second=0, microsecond=0) == b.replace(second=0, microsecond=0)
 
 
 def _first_due(mailing: Mailing, *, has_run: bool) -> datetime | None:
@@ -184,28 +200,13 @@ def delete_mailing(*, user, mailing: Mailing) -> None:
     logger.info("mailing.deleted", extra={"object_id": pk, "user_id": user.pk})
 
 
-def _ensure_sendable(mailing: Mailing, *, now: datetime) -> None:
-    if mailing.is_disabled:
-        raise ActionRefused("A manager has disabled this mailing.")
-    if mailing.owner.is_blocked:
-        raise ActionRefused("The owner's account is blocked.")
-    if mailing.end_at <= now:
-        raise ActionRefused("This mailing's end has passed; change its end to send it again.")
-
-
 def send_now(*, user, mailing: Mailing) -> Run:
     """Queue a run for right now and return at once; senders deliver it in the background."""
     ensure_can_write(user, mailing)
-    now = timezone.now()
-    _ensure_sendable(mailing, now=now)
-    if mailing.status == Mailing.Status.FINISHED:
-        raise ActionRefused("This mailing has finished; schedule it to send it again.")
-    if not mailing.recipients.exists():
-        raise ActionRefused("This mailing has no recipients.")
     try:
-        run = delivery.start_run(mailing=mailing, now=now)
-    except delivery.AlreadySending as sending:
-        raise ActionRefused("This mailing is already being sent.") from sending
+        run = delivery.start_run(mailing=mailing)
+    except delivery.CannotSend as refusal:
+        raise ActionRefused(str(refusal)) from refusal
     _event(mailing, "send_now", user, run_id=run.pk)
     return run
 
@@ -214,19 +215,30 @@ def send_now(*, user, mailing: Mailing) -> Run:
 def schedule_mailing(*, user, mailing: Mailing, send_at: datetime) -> Mailing:
     """Set the next send time; later occurrences of a periodic mailing follow from it."""
     ensure_can_write(user, mailing)
-    _ensure_sendable(mailing, now=timezone.now())
-    mailing.schedule_anchor = send_at
-    mailing.next_send_at = send_at
-    if mailing.status == Mailing.Status.FINISHED:
-        has_run = Run.objects.filter(mailing=mailing).exists()
-        mailing.status = Mailing.Status.LAUNCHED if has_run else Mailing.Status.CREATED
-    mailing.save(update_fields=["schedule_anchor", "next_send_at", "status", "updated_at"])
-    cache.bump(owner_id=mailing.owner_id)
-    _event(mailing, "scheduled", user, send_at=send_at.isoformat())
-    return mailing
+    locked = delivery.lock_mailing(mailing_id=mailing.pk)
+    if locked is None:
+        raise ActionRefused("This mailing was deleted meanwhile.")
+    try:
+        delivery.ensure_sendable(mailing=locked, now=timezone.now(), starting=False)
+    except delivery.CannotSend as refusal:
+        raise ActionRefused(str(refusal)) from refusal
+    if send_at >= locked.end_at:  # the end may have moved since the form was checked
+        raise ActionRefused("Choose a time before the mailing's end.")
+    locked.schedule_anchor = send_at
+    locked.next_send_at = send_at
+    if locked.status == Mailing.Status.FINISHED:
+        has_run = Run.objects.filter(mailing=locked).exists()
+        locked.status = Mailing.Status.LAUNCHED if has_run else Mailing.Status.CREATED
+    locked.save(update_fields=["schedule_anchor", "next_send_at", "status", "updated_at"])
+    cache.bump(owner_id=locked.owner_id)
+    _event(locked, "scheduled", user, send_at=send_at.isoformat())
+    return locked
 
 
 def _stop(mailing: Mailing, *, reason: str) -> int:
+    # Under the row lock: a run the scheduler or Send now is opening right now is either
+    # committed first (and cancelled here) or waits and then finds the mailing finished.
+    Mailing.objects.select_for_update().filter(pk=mailing.pk).values_list("pk").first()
     cancelled = delivery.cancel_runs(runs=Run.objects.filter(mailing=mailing), reason=reason)
     Mailing.objects.filter(pk=mailing.pk).update(
         status=Mailing.Status.FINISHED, next_send_at=None, updated_at=timezone.now()
@@ -240,7 +252,8 @@ def _stop(mailing: Mailing, *, reason: str) -> int:
 def stop_mailing(*, user, mailing: Mailing) -> int:
     """Cancel what is queued (each recipient gets a failed attempt saying so) and finish."""
     ensure_can_write(user, mailing)
-    if mailing.status == Mailing.Status.FINISHED and not _in_flight([mailing]):
+    current = Mailing.objects.select_for_update().get(pk=mailing.pk)
+    if current.status == Mailing.Status.FINISHED and not _in_flight([current]):
         raise ActionRefused("This mailing has already finished.")
     cancelled = _stop(mailing, reason="stopped by the owner")
     _event(mailing, "stopped", user, cancelled=cancelled)
@@ -250,8 +263,7 @@ def stop_mailing(*, user, mailing: Mailing) -> int:
 @transaction.atomic
 def disable_mailing(*, manager, mailing: Mailing) -> int:
     """A manager switches a mailing off for good; its queue is cancelled like a stop."""
-    if not manager.has_perm("mailing.disable_mailing"):
-        raise PermissionDenied("Only managers can disable mailings.")
+    ensure_can_manage(manager, "disable")
     if mailing.is_disabled:
         raise ActionRefused("This mailing is already disabled.")
     Mailing.objects.filter(pk=mailing.pk).update(
@@ -264,14 +276,24 @@ def disable_mailing(*, manager, mailing: Mailing) -> int:
 
 
 def stop_mailings_of_blocked_owner(*, owner) -> int:
-    """Called when an account is blocked: stop every mailing of theirs that may still send
-    (a finished mailing can still have a run draining its last retries)."""
+    """Called when an account is blocked (inside that transaction): cancel every open run of
+    theirs and finish their launched mailings, in the same few queries however many there
+    are. Mailings that never started stay `created`: the scheduler skips blocked owners, so
+    they wait. Returns the number of mailings stopped."""
+    now = timezone.now()
     open_run = Run.objects.filter(mailing=OuterRef("pk"), finished_at__isnull=True)
-    mailings = Mailing.objects.filter(owner=owner).filter(
-        ~Q(status=Mailing.Status.FINISHED) | Exists(open_run)
+    stopping = Mailing.objects.filter(owner=owner).filter(
+        Q(status=Mailing.Status.LAUNCHED) | Exists(open_run)
     )
-    stopped = 0
-    for mailing in mailings:
-        _stop(mailing, reason="the owner's account was blocked")
-        stopped += 1
+    stopped = stopping.count()
+    # Mailings before runs, the order a stop or a manager's disable locks them in.
+    Mailing.objects.filter(owner=owner, status=Mailing.Status.LAUNCHED).update(
+        status=Mailing.Status.FINISHED, next_send_at=None, updated_at=now
+    )
+    delivery.cancel_runs(
+        runs=Run.objects.filter(mailing__owner=owner),
+        reason="the owner's account was blocked",
+        now=now,
+    )
+    cache.bump(owner_id=owner.pk)
     return stopped

@@ -6,7 +6,13 @@ end-to-end suite. It keeps what it receives and can misbehave on request, per re
     sink.script("c@example.com", "slow")         # answer after `slow_seconds`
     sink.script("d@example.com", "garbage")      # an unparseable reply line
 
-Any three-digit code is answered as such at the end of DATA; "rcpt:550" refuses at RCPT.
+Any three-digit code is answered as such at the end of DATA, with a stock text, or with the
+action itself when it carries one ("451 Greylisted, come back later"); "rcpt:550" refuses at
+RCPT. Refusals of the session itself, whoever the recipient:
+
+    sink.refuse_greeting("554")                  # the next connection: 554 instead of 220
+    sink.refuse_mail_from("530", "550")          # the next two MAIL FROM commands
+
 aiosmtpd is a development dependency; production code never imports this module.
 """
 
@@ -36,16 +42,57 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _reply(action: str) -> str:
+    """A scripted reply: the action itself when it has a text ("451 Greylisted"), else the
+    code with its stock text."""
+    return action if action[3:4] == " " else f"{action} {SmtpSink.text_for(action)}"
+
+
+def _controller(handler: "_Handler", **options):
+    """aiosmtpd's controller, with a server that can refuse the greeting (imported here:
+    aiosmtpd is a development dependency)."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
+
+    class Server(SMTP):
+        async def _handle_client(self) -> None:
+            # aiosmtpd sends its 220 greeting first thing in here, with no hook before it.
+            refusal = handler.sink._pop(_GREETING)
+            if refusal:
+                await self.push(_reply(refusal))
+                self.transport.close()
+                return
+            await super()._handle_client()
+
+    class SinkController(Controller):
+        def factory(self) -> SMTP:
+            return Server(self.handler, **self.SMTP_kwargs)
+
+    return SinkController(handler, **options)
+
+
+# Script queues of the session itself; no address contains a space.
+_GREETING = "session greeting"
+_MAIL_FROM = "session mail from"
+
+
 class _Handler:
     def __init__(self, sink: "SmtpSink") -> None:
         self.sink = sink
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        refusal = self.sink._pop(_MAIL_FROM)
+        if refusal:
+            return _reply(refusal)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         action = self.sink._peek(address)
         if action and action.startswith("rcpt:"):
             self.sink._pop(address)
-            code = action.split(":", 1)[1]
-            return f"{code} {self.sink.text_for(code)}"
+            return _reply(action.split(":", 1)[1])
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -57,13 +104,16 @@ class _Handler:
                 server.transport.close()
                 return "421 closing"  # never reaches the client: the connection is gone
             if action == "slow":
+                self.sink.stalling.set()
                 await asyncio.sleep(self.sink.slow_seconds)
             elif action == "garbage":
                 return "HELLO this is not SMTP"
             elif action and action[:3].isdigit() and not action.startswith("2"):
-                replies.append(f"{action} {self.sink.text_for(action)}")
+                replies.append(_reply(action))
                 continue
             self.sink._store(Received(envelope.mail_from, address, envelope.content))
+            if action and action.startswith("2") and action[3:4] == " ":
+                replies.append(action)
         return replies[0] if replies else "250 2.0.0 Ok: queued"
 
 
@@ -74,6 +124,9 @@ class SmtpSink:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.slow_seconds = slow_seconds
+        # Set when a "slow" reply starts being held back: the client has sent the message
+        # and waits (a test can act at that moment instead of guessing when it comes).
+        self.stalling = threading.Event()
         self.keep_messages = True
         self._lock = threading.Lock()
         self._received: list[Received] = []
@@ -84,9 +137,7 @@ class SmtpSink:
     # -- control ---------------------------------------------------------------------------
 
     def start(self) -> "SmtpSink":
-        from aiosmtpd.controller import Controller
-
-        self._controller = Controller(
+        self._controller = _controller(
             _Handler(self), hostname=self.host, port=self.port, ready_timeout=10
         )
         self._controller.start()
@@ -107,6 +158,14 @@ class SmtpSink:
         """Queue behaviours for the next tries to `address`; afterwards it is accepted."""
         with self._lock:
             self._scripts[address.lower()].extend(actions)
+
+    def refuse_greeting(self, *codes: str) -> None:
+        """Greet the next connections with these replies (and hang up) instead of 220."""
+        self.script(_GREETING, *codes)
+
+    def refuse_mail_from(self, *codes: str) -> None:
+        """Answer the next MAIL FROM commands with these replies instead of 250."""
+        self.script(_MAIL_FROM, *codes)
 
     # -- what arrived ------------------------------------------------------------------------
 
@@ -138,6 +197,7 @@ class SmtpSink:
     def text_for(code: str) -> str:
         return {
             "421": "4.3.2 Service shutting down, closing channel",
+            "530": "5.7.0 Authentication required",
             "451": "4.3.0 Temporary local problem, try again later",
             "452": "4.2.2 Mailbox full, try again later",
             "550": "5.1.1 Mailbox unavailable: no such user",

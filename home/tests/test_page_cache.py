@@ -58,7 +58,7 @@ def test_the_cached_copy_still_draws_posts_at_random_for_each_visit(client):
     assert len(frozenset().union(*hits)) > 3
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_totals_are_exact_the_moment_campaign_data_changes(client, user):
     make_posts(1)
     visit(client)

@@ -40,9 +40,11 @@ class ProgressBar:
         self.stream.flush()
 
     def finish(self, done: int, detail: str = "") -> None:
+        """Draw the final state: what was done, which may fall short of the total (work
+        another process took, or that was cancelled), so the bar may end below 100%."""
         self._last_draw = 0.0
         self._last_tenth = -1
-        self.update(max(done, self.total), detail)
+        self.update(done, detail)
         if self._interactive:
             self._write("\n")
             self.stream.flush()

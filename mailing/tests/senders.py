@@ -46,14 +46,26 @@ def sender_env(sink: SmtpSink, **overrides: str) -> dict[str, str]:
     return env
 
 
-def send_mailing(mailing_id: int | str, env: dict[str, str], *args: str) -> subprocess.Popen:
+def unreachable_database_url() -> str:
+    """A DATABASE_URL like the test database's that no server will open."""
+    if connection.vendor == "sqlite":
+        return "sqlite:////nonexistent-directory/db.sqlite3"
+    return database_url().rsplit("/", 1)[0] + "/no_such_database_for_this_test"
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.Popen:
+    """`manage.py <args>` as a separate process."""
     return subprocess.Popen(
-        [sys.executable, str(MANAGE), "send_mailing", str(mailing_id), *args],
+        [sys.executable, str(MANAGE), *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def send_mailing(mailing_id: int | str, env: dict[str, str], *args: str) -> subprocess.Popen:
+    return manage(env, "send_mailing", str(mailing_id), *args)
 
 
 def run_send_mailing(

@@ -89,6 +89,8 @@ def test_stop_cancels_every_pending_delivery_with_a_recorded_reason(
     mailing.refresh_from_db()
     assert (mailing.status, mailing.next_send_at) == (Mailing.Status.FINISHED, None)
     assert Run.objects.get(mailing=mailing).finished_at is not None
+    # The marker that picked the cancelled rows is not left in the live-claims index.
+    assert not Delivery.objects.filter(run__mailing=mailing, claim_token__isnull=False).exists()
     assert delivery.deliver().attempted == 0
     assert smtp_sink.total == 0
 
@@ -112,6 +114,26 @@ def test_a_sender_holding_claims_hands_them_back_when_the_run_is_stopped(
     assert Delivery.objects.filter(run=run, state=CANCELLED).count() == 3
     assert Attempt.objects.filter(run=run, server_response__contains="stopped").count() == 3
     assert Run.objects.get(pk=run.pk).finished_at is not None
+
+
+@pytest.mark.django_db
+def test_the_mailing_list_stops_showing_sending_once_a_sender_hands_back_a_stopped_run(
+    user, client_for, make_mailing, smtp_sink
+):
+    mailing = make_mailing(user, recipients=3)
+    run = delivery.start_run(mailing=mailing)
+    claims = delivery.claim_batch(limit=10, lease_seconds=300)  # a sender holds them
+    client = client_for(user)
+    post(client, "mailing_stop", mailing)
+    list_url = reverse("mailing:mailing_list")
+    assert ">sending</span>" in client.get(list_url).content.decode()  # still open, cached
+
+    recorder = delivery.Recorder(report=delivery.DeliveryReport(), on_progress=None)
+    worker = delivery._Worker(recorder=recorder, messages=delivery._MessageCache(), mailing_id=None)
+    worker._send_batch(claims)
+
+    assert Run.objects.get(pk=run.pk).finished_at is not None
+    assert ">sending</span>" not in client.get(list_url).content.decode()
 
 
 @pytest.mark.django_db
@@ -184,12 +206,14 @@ def test_blocking_a_user_stops_everything_of_theirs(
 
     user.refresh_from_db()
     assert user.is_blocked
-    for mailing in (running, later):
-        mailing.refresh_from_db()
-        assert mailing.status == Mailing.Status.FINISHED
+    running.refresh_from_db()
+    assert running.status == Mailing.Status.FINISHED
     reasons = set(Attempt.objects.filter(mailing=running).values_list("server_response", flat=True))
     assert reasons == {"Not sent: the owner's account was blocked"}
-    delivery.start_due_runs(now=timezone.now() + timedelta(days=2))
+    # One that never started is not finished: it waits, and nothing of a blocked owner starts.
+    later.refresh_from_db()
+    assert later.status == Mailing.Status.CREATED
+    assert delivery.start_due_runs(now=timezone.now() + timedelta(days=2)) == []
     assert delivery.deliver().attempted == 0
     assert smtp_sink.total == 0
 

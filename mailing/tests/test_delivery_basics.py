@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from mailing import delivery
-from mailing.models import Attempt, DailyStat, Delivery, Mailing, Run
+from mailing.models import Attempt, DailyStat, Delivery, Mailing, Recipient, Run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,6 +71,58 @@ def test_records_committed_one_by_one_keep_every_outcome_and_the_daily_totals(
     assert replies[busy].startswith("451") and "try 1 of 3" in replies[busy]
     stat = DailyStat.objects.get(mailing=mailing)
     assert (stat.successes, stat.failures) == (1, 2)
+
+
+def test_a_display_name_with_line_breaks_cannot_inject_headers_or_smtp_commands(
+    user, make_mailing, smtp_sink
+):
+    """The form refuses such a name, but the transport must be safe whatever the database
+    holds: the head of a message is not dot-stuffed, so a CRLF "." CRLF in it would end the
+    message and everything after it would run as SMTP commands."""
+    mailing = make_mailing(user, recipients=1)
+    recipient = mailing.recipients.get()
+    injected = (
+        "Eve\r\nBcc: victim@example.net\r\n\r\n.\r\nMAIL FROM:<spam@example.net>\r\n"
+        "RCPT TO:<victim@example.net>\r\nDATA\r\nSubject: injected\r\n\r\nspam\r\n.\r\n\x0b"
+    )
+    Recipient.objects.filter(pk=recipient.pk).update(full_name=injected)
+    delivery.start_run(mailing=mailing)
+
+    report = delivery.deliver()
+
+    assert report.sent == 1
+    [received] = smtp_sink.received
+    assert received.rcpt_to == recipient.email
+    message = received.message
+    [to] = message.get_all("To")
+    assert to.startswith('"Eve  Bcc: victim@example.net')
+    assert to.endswith(f"<{recipient.email}>")
+    assert message["Bcc"] is None
+    assert message.get_all("Subject") == ["Hello"]
+    assert message.get_payload(decode=True).decode().strip() == "Hello there."
+
+
+def test_records_still_commit_after_the_server_forgot_the_prepared_statement(
+    user, make_mailing, smtp_sink, settings
+):
+    """On PostgreSQL a record is one prepared statement per connection; a DISCARD ALL or a
+    pooler that hands us another session makes the server forget it. (SQLite has no prepared
+    statements: there this shows that records go on being written.)"""
+    settings.MAILING_COMMIT_EVERY = 1
+    first = make_mailing(user, recipients=2)
+    delivery.start_run(mailing=first)
+    assert delivery.deliver(connections=1).sent == 2  # prepared on this connection
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("DEALLOCATE ALL")
+
+    second = make_mailing(user, recipients=2)
+    delivery.start_run(mailing=second)
+    report = delivery.deliver(connections=1)
+
+    assert report.sent == 2
+    assert Attempt.objects.filter(mailing=second, status=Attempt.Status.SUCCESS).count() == 2
+    assert smtp_sink.total == 4
 
 
 @pytest.mark.django_db(transaction=False)

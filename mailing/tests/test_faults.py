@@ -9,7 +9,7 @@ import time_machine
 from django.utils import timezone
 
 from mailing import delivery
-from mailing.models import Attempt, DailyStat, Delivery, Mailing
+from mailing.models import Attempt, DailyStat, Delivery, Mailing, Message
 from mailing.smtp_sink import free_port
 
 PENDING, SENT, FAILED = Delivery.State.PENDING, Delivery.State.SENT, Delivery.State.FAILED
@@ -160,3 +160,76 @@ def test_the_scheduler_survives_a_server_that_is_down(user, make_mailing, settin
     jobs.finish_completed()
 
     assert Attempt.objects.filter(mailing=mailing, status=Attempt.Status.FAILURE).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("refuse", "reply_start"),
+    [
+        (lambda sink: sink.refuse_greeting("554 5.7.1 Client host blocked"), "554 5.7.1"),
+        (lambda sink: sink.refuse_mail_from(*["550 5.7.1 Sender rejected"] * 3), "550 5.7.1"),
+        (lambda sink: sink.refuse_mail_from("530", "530", "530"), "530 5.7.0"),
+    ],
+    ids=["greeting", "sender", "authentication"],
+)
+def test_a_refused_session_is_retried_later_and_fails_nobody(
+    mailing, smtp_sink, refuse, reply_start
+):
+    """A 5xx to the greeting or MAIL FROM is about our session (a blocked host, a bad
+    password, a refused sender), not the recipient: every recipient stays queued for a retry
+    with the server's text kept, and goes out once the session is accepted again."""
+    refuse(smtp_sink)
+    delivery.start_run(mailing=mailing)
+
+    report = delivery.deliver()
+
+    assert (report.sent, report.failed, report.deferred) == (0, 0, 3)
+    for email in addresses(mailing):
+        pending = state_of(mailing, email)
+        assert (pending.state, pending.tries) == (PENDING, 1)
+        [(status, response)] = attempts_of(mailing, email)
+        assert status == Attempt.Status.FAILURE
+        assert response.startswith(reply_start)
+        assert "try 1 of 3" in response
+    assert smtp_sink.total == 0
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+        assert delivery.deliver().sent == 3
+    assert sorted(smtp_sink.counts.values()) == [1, 1, 1]
+
+
+def test_control_characters_in_a_reply_are_stored_as_spaces(mailing, smtp_sink, settings):
+    """A NUL cannot be stored in PostgreSQL text; with grouped commits it would have failed
+    the records of the whole group, not only its own."""
+    settings.MAILING_COMMIT_EVERY = 4
+    first, second, _ = addresses(mailing)
+    smtp_sink.script(first, "250 2.0.0 Ok: queued as\x00AB12")
+    smtp_sink.script(second, "451 4.7.1 Greylisted,\x07\x1b[31m try later")
+    delivery.start_run(mailing=mailing)
+
+    report = delivery.deliver()
+
+    assert (report.sent, report.deferred) == (2, 1)
+    assert attempts_of(mailing, first) == [("success", "250 2.0.0 Ok: queued as AB12")]
+    [(_, response)] = attempts_of(mailing, second)
+    assert response.startswith("451 4.7.1 Greylisted, [31m try later (try 1 of 3")
+
+
+def test_a_message_that_cannot_be_built_fails_each_delivery_once_with_the_reason(
+    mailing, smtp_sink
+):
+    """A subject with a line break written straight to the database: the email package
+    refuses it. Each delivery fails for good with the reason instead of the batch staying
+    claimed, and being claimed and failing again every lease."""
+    Message.objects.filter(pk=mailing.message_id).update(subject="Hi\nBcc: all@example.net")
+    delivery.start_run(mailing=mailing)
+
+    report = delivery.deliver()
+
+    assert (report.sent, report.failed, report.deferred) == (0, 3, 0)
+    assert not Delivery.objects.filter(run__mailing=mailing).exclude(state=FAILED).exists()
+    for email in addresses(mailing):
+        [(status, response)] = attempts_of(mailing, email)
+        assert status == Attempt.Status.FAILURE
+        assert response.startswith("Not sent: the message cannot be built (")
+        assert "linefeed" in response
+    assert smtp_sink.total == 0

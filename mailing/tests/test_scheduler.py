@@ -9,6 +9,8 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
+from blog.tests.factories import make_post
+from mailing import delivery, services
 from mailing.models import Attempt, Mailing, Run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -154,3 +156,65 @@ def test_a_blocked_owner_or_a_disabled_mailing_is_never_started(make_user, make_
 
     assert smtp_sink.total == 0
     assert not Run.objects.exists()
+
+
+def test_send_now_on_a_due_periodic_mailing_is_that_occurrence_not_an_extra_one(
+    user, make_mailing, smtp_sink
+):
+    """A daily mailing created a minute ago with its first send "now", and Send now pressed:
+    the next tick must not start the same occurrence again (everyone mailed twice)."""
+    with time_machine.travel(START, tick=False):
+        mailing = make_mailing(
+            user,
+            recipients=2,
+            periodicity=Mailing.Periodicity.DAILY,
+            first_send_at=START - timedelta(minutes=1),
+            end_at=START + timedelta(days=10),
+        )
+        services.send_now(user=user, mailing=mailing)
+        tick()
+        tick()
+
+        assert len(occurrences(mailing)) == 1
+        assert sorted(smtp_sink.counts.values()) == [1, 1]
+        mailing.refresh_from_db()
+        assert mailing.next_send_at == START - timedelta(minutes=1) + timedelta(days=1)
+
+
+def test_a_due_occurrence_waits_for_the_run_still_being_sent(user, make_mailing, smtp_sink):
+    with time_machine.travel(START, tick=False) as clock:
+        mailing = make_mailing(
+            user,
+            recipients=2,
+            periodicity=Mailing.Periodicity.DAILY,
+            first_send_at=START + timedelta(hours=1),
+            end_at=START + timedelta(days=10),
+        )
+        delivery.start_run(mailing=mailing)  # Send now, an hour before the first occurrence
+        clock.move_to(START + timedelta(hours=1))
+
+        assert delivery.start_due_runs() == []  # one run at a time
+        mailing.refresh_from_db()
+        assert mailing.next_send_at == START + timedelta(hours=1)  # still due
+
+        tick()  # delivers and closes the manual run
+        tick()  # then starts the occurrence
+
+    assert occurrences(mailing) == [START, START + timedelta(hours=1)]
+    assert sorted(smtp_sink.counts.values()) == [2, 2]
+    mailing.refresh_from_db()
+    assert mailing.next_send_at == START + timedelta(days=1, hours=1)
+
+
+def test_a_page_whose_go_live_time_has_come_is_published_by_the_scheduler():
+    post = make_post("Coming soon", live=False)
+    post.go_live_at = timezone.now() + timedelta(hours=1)
+    post.save_revision().publish()  # scheduled: Wagtail waits for the go-live time
+    post.refresh_from_db()
+    assert not post.live
+
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        tick()
+
+    post.refresh_from_db()
+    assert post.live

@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from mailing import delivery
 from mailing.models import Attempt, Mailing
 
-from .senders import run_send_mailing, sender_env
+from .senders import run_send_mailing, sender_env, unreachable_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,6 +26,23 @@ def test_it_sends_the_mailing_with_a_progress_bar_and_a_summary(user, make_maili
     assert smtp_sink.total == 5
     mailing.refresh_from_db()
     assert mailing.status == Mailing.Status.FINISHED
+
+
+def test_the_progress_bar_ends_where_the_work_did_when_part_was_taken_by_another_sender(
+    user, make_mailing, smtp_sink
+):
+    mailing = make_mailing(user, recipients=5)
+    delivery.start_run(mailing=mailing)
+    assert len(delivery.claim_batch(limit=2, lease_seconds=300)) == 2  # another sender's
+
+    result = run_send_mailing(mailing.pk, sender_env(smtp_sink))
+
+    assert result.returncode == 0, result.stderr
+    assert f"Continuing the open run of mailing {mailing.pk}" in result.stdout
+    assert "[##################------------]  60% 3/5" in result.stdout
+    assert "100%" not in result.stdout
+    assert "Sent 3, failed 0, retry later 0, skipped 2" in result.stdout
+    assert smtp_sink.total == 3
 
 
 def test_failures_are_counted_in_the_summary(user, make_mailing, smtp_sink):
@@ -55,9 +73,9 @@ def _blocked(mailing: Mailing) -> None:
 @pytest.mark.parametrize(
     ("spoil", "message"),
     [
-        (_finished, "has finished; schedule it again to send it."),
-        (_disabled, "was disabled by a manager; nothing was sent."),
-        (_blocked, "(alice@example.com) is blocked; nothing was sent."),
+        (_finished, "not sent: This mailing has finished; schedule it to send it again."),
+        (_disabled, "not sent: A manager has disabled this mailing."),
+        (_blocked, "not sent: The owner's account is blocked."),
     ],
 )
 def test_it_refuses_with_a_clear_message_and_a_non_zero_exit(
@@ -69,7 +87,7 @@ def test_it_refuses_with_a_clear_message_and_a_non_zero_exit(
     result = run_send_mailing(mailing.pk, sender_env(smtp_sink))
 
     assert result.returncode == 1
-    assert message in result.stderr
+    assert f"CommandError: Mailing {mailing.pk} {message}" in result.stderr
     assert smtp_sink.total == 0
 
 
@@ -89,3 +107,12 @@ def test_a_mail_server_that_refuses_everything_is_an_error(user, make_mailing, s
 
     assert result.returncode == 1
     assert "No message could be delivered. Last reply: 554 5.7.1" in result.stderr
+
+
+def test_a_database_it_cannot_reach_is_a_one_line_error_not_a_traceback(smtp_sink, db):
+    result = run_send_mailing(1, sender_env(smtp_sink, DATABASE_URL=unreachable_database_url()))
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("CommandError")]
+    assert error.startswith("CommandError: Mailing 1: database error: OperationalError: ")

@@ -6,16 +6,16 @@ several times.
 """
 
 import logging
-import signal
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django_apscheduler.jobstores import DjangoJobStore
 
 from mailing import delivery
 from mailing.jobs import scheduled_jobs
+from mailing.management.graceful import GracefulStop
 
 logger = logging.getLogger("mailing.scheduler")
 
@@ -31,9 +31,22 @@ class Command(BaseCommand):
     def handle(self, *args, once: bool = False, **options) -> None:
         jobs = scheduled_jobs()
         if once:
-            for job in jobs:
-                self.stdout.write(f"Running {job.id}")
-                job.func()
+            # SIGTERM (cron's or a container's stop) and Ctrl+C: the delivery job finishes
+            # the message in hand, records it and hands the rest back; later jobs are skipped.
+            with GracefulStop(notice=self.stderr.write) as stop:
+                for job in jobs:
+                    if delivery.stop_requested.is_set():
+                        break
+                    self.stdout.write(f"Running {job.id}")
+                    try:
+                        job.func()
+                    except KeyboardInterrupt:
+                        raise CommandError("Stopped at once.", returncode=stop.exit_code) from None
+            if stop.signum is not None:
+                raise CommandError(
+                    "Interrupted. What was sent is recorded; the rest stays queued.",
+                    returncode=stop.exit_code,
+                )
             self.stdout.write(self.style.SUCCESS("All jobs ran once."))
             return
 
@@ -50,14 +63,16 @@ class Command(BaseCommand):
                 replace_existing=True,
             )
 
-        def stop(signum, frame) -> None:
-            logger.info("scheduler.stopping", extra={"signal": signum})
-            # Senders finish the message in hand and hand the rest back to the queue.
-            delivery.stop_requested.set()
+        def stopping() -> None:
+            logger.info("scheduler.stopping", extra={"signal": graceful.signum})
+            # Waits for the running jobs, whose senders are finishing the message in hand.
             scheduler.shutdown(wait=True)
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
         logger.info("scheduler.started", extra={"jobs": [job.id for job in jobs]})
         self.stdout.write(f"Scheduler running {len(jobs)} jobs; stop with Ctrl+C.")
-        scheduler.start()
+        graceful = GracefulStop(notice=self.stderr.write, on_stop=stopping)
+        with graceful:
+            try:
+                scheduler.start()
+            except KeyboardInterrupt:
+                raise CommandError("Stopped at once.", returncode=130) from None

@@ -4,14 +4,19 @@ Safe beside the scheduler and other senders: deliveries are claimed, so the proc
 the run and nobody gets the same occurrence twice.
 """
 
-import signal
-
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from django.utils import timezone
 
 from mailing import delivery
+from mailing.management.graceful import GracefulStop
 from mailing.management.progress import ProgressBar
-from mailing.models import Delivery, Mailing, Run
+from mailing.models import Delivery, Mailing
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 class Command(BaseCommand):
@@ -27,49 +32,29 @@ class Command(BaseCommand):
             "2 x MAILING_COMMIT_EVERY).",
         )
 
-    def _stop_gracefully(self, signum, frame) -> None:
-        """First Ctrl+C: finish the message in hand, record, hand the rest back. Second: now."""
-        if delivery.stop_requested.is_set():
-            raise KeyboardInterrupt
-        delivery.stop_requested.set()
-        self.stderr.write("\nStopping after the message in hand (Ctrl+C again to stop at once)…")
-
     def handle(self, *args, mailing_id: int, connections: int | None, **options) -> None:
-        mailing = Mailing.objects.select_related("owner", "message").filter(pk=mailing_id).first()
+        try:
+            self._send(mailing_id, connections)
+        except DatabaseError as exc:
+            raise CommandError(f"Mailing {mailing_id}: database error: {_one_line(exc)}") from exc
+
+    def _send(self, mailing_id: int, connections: int | None) -> None:
+        mailing = Mailing.objects.select_related("message").filter(pk=mailing_id).first()
         if mailing is None:
             raise CommandError(f"Mailing {mailing_id} does not exist.")
-        if mailing.is_disabled:
-            raise CommandError(f"Mailing {mailing_id} was disabled by a manager; nothing was sent.")
-        if mailing.owner.is_blocked:
-            raise CommandError(
-                f"The owner of mailing {mailing_id} ({mailing.owner.email}) is blocked; "
-                "nothing was sent."
-            )
-        if Run.objects.filter(mailing=mailing, finished_at__isnull=True).exists():
+        try:
+            delivery.start_run(mailing=mailing)
+            self.stdout.write(f"Started a new run of mailing {mailing_id}: “{mailing.message}”.")
+        except delivery.AlreadySending:
+            # Its open run (another sender may be on it too: the claims make them share).
             self.stdout.write(
                 f"Continuing the open run of mailing {mailing_id}: “{mailing.message}”."
             )
-        else:
-            if mailing.status == Mailing.Status.FINISHED:
-                raise CommandError(
-                    f"Mailing {mailing_id} has finished; schedule it again to send it."
-                )
-            if mailing.end_at <= timezone.now():
-                raise CommandError(
-                    f"Mailing {mailing_id} ended on {mailing.end_at:%Y-%m-%d %H:%M}."
-                )
-            if not mailing.recipients.exists():
-                raise CommandError(f"Mailing {mailing_id} has no recipients.")
-            try:
-                delivery.start_run(mailing=mailing)
-                self.stdout.write(
-                    f"Started a new run of mailing {mailing_id}: “{mailing.message}”."
-                )
-            except delivery.AlreadySending:
-                # Another sender started it a moment ago: share that run instead.
-                self.stdout.write(
-                    f"Joining the run of mailing {mailing_id} another sender started."
-                )
+        except delivery.CannotSend as refusal:
+            raise CommandError(f"Mailing {mailing_id} not sent: {refusal}") from None
+        # After a crash with no scheduler running, the dead sender's claims come back here
+        # once their lease is over, so that running this command again finishes the run.
+        delivery.requeue_expired_claims(mailing_id=mailing.pk)
 
         to_do = delivery.claimable(now=timezone.now(), mailing_id=mailing.pk).count()
         to_do += Delivery.objects.filter(run__mailing=mailing, state=Delivery.State.CLAIMED).count()
@@ -81,16 +66,22 @@ class Command(BaseCommand):
                 f"sent {report.sent} failed {report.failed} retry {report.deferred}",
             )
 
-        previous_handler = signal.signal(signal.SIGINT, self._stop_gracefully)
-        try:
-            report = delivery.deliver(
-                mailing_id=mailing.pk, connections=connections, on_progress=on_progress
-            )
-        except KeyboardInterrupt:
-            raise CommandError("Interrupted.", returncode=130) from None
-        finally:
-            signal.signal(signal.SIGINT, previous_handler)
-        if not delivery.stop_requested.is_set():
+        with GracefulStop(notice=self.stderr.write) as stop:
+            try:
+                report = delivery.deliver(
+                    mailing_id=mailing.pk, connections=connections, on_progress=on_progress
+                )
+            except KeyboardInterrupt:
+                raise CommandError("Stopped at once.", returncode=stop.exit_code) from None
+            except DatabaseError:
+                raise
+            except Exception as exc:
+                raise CommandError(
+                    f"Mailing {mailing_id}: sending failed: {_one_line(exc)}. What was sent is "
+                    "recorded; the rest is sent by the scheduler (or by this command again)."
+                ) from exc
+        if stop.signum is None:
+            # What was done, not 100%: another sender may have taken part of the run.
             bar.finish(
                 report.attempted,
                 f"sent {report.sent} failed {report.failed} retry {report.deferred}",
@@ -103,11 +94,11 @@ class Command(BaseCommand):
             f"skipped {skipped} (taken by another sender or cancelled) "
             f"in {report.seconds:.2f} s ({report.rate:,.0f} msg/s)."
         )
-        if delivery.stop_requested.is_set():
+        if stop.signum is not None:
             raise CommandError(
                 "Interrupted. What was sent is recorded; the rest stays queued for the "
                 "scheduler (or run this command again).",
-                returncode=130,
+                returncode=stop.exit_code,
             )
         if report.attempted and not report.sent:
             raise CommandError(
