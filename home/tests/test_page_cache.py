@@ -58,7 +58,7 @@ def test_the_cached_copy_still_draws_posts_at_random_for_each_visit(client):
     assert len(frozenset().union(*hits)) > 3
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # caches are renewed when writes commit
 def test_totals_are_exact_the_moment_campaign_data_changes(client, user):
     make_posts(1)
     visit(client)
@@ -132,7 +132,7 @@ def test_a_revalidating_browser_gets_304_and_keeps_its_cards():
         assert again.content == b""
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # caches are renewed when writes commit
 def test_the_etag_changes_as_soon_as_the_page_would(user):
     make_posts(10)
     etag = Client().get("/")["ETag"]

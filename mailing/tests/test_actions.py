@@ -116,7 +116,7 @@ def test_a_sender_holding_claims_hands_them_back_when_the_run_is_stopped(
     assert Run.objects.get(pk=run.pk).finished_at is not None
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # caches are renewed when writes commit
 def test_the_mailing_list_stops_showing_sending_once_a_sender_hands_back_a_stopped_run(
     user, client_for, make_mailing, smtp_sink
 ):

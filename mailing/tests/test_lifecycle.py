@@ -184,8 +184,9 @@ def test_blocking_a_user_stops_their_mailings_in_the_same_few_queries_however_ma
             owner, recipients=1, first_send_at=timezone.now() + timedelta(days=1)
         )
 
+        actor = User.objects.get(pk=manager.pk)  # each round loads the manager's permissions
         with CaptureQueriesContext(connection) as captured:
-            user_services.block_user(actor=manager, user=owner)
+            user_services.block_user(actor=actor, user=owner)
 
         queries.append(len(captured))
         launched = Mailing.objects.filter(owner=owner).exclude(pk=waiting.pk)
