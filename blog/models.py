@@ -82,6 +82,13 @@ class BlogPage(Page):
     class Meta:
         indexes = [models.Index(fields=["-date_published"])]
 
+    @property
+    def view_count(self) -> int:
+        """How many times the post was read (kept in BlogPageViewCount; 0 before the first)."""
+        from . import selectors  # it imports this module
+
+        return selectors.view_count(page=self)
+
     def get_context(self, request: HttpRequest, *args, **kwargs) -> dict:
         from . import selectors, services  # they import this module
 

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from blog import selectors, services
+from blog import services
 from blog.models import BlogPage
 from blog.tests.factories import blog_index, cover_image, make_post, make_posts
 
@@ -19,7 +19,7 @@ def views_shown(response) -> int:
 
 
 def view_count(post: BlogPage) -> int:
-    return selectors.view_count(page=post)
+    return BlogPage.objects.get(pk=post.pk).view_count
 
 
 @pytest.fixture
