@@ -1,5 +1,8 @@
 from django import forms
+from django.forms.utils import flatatt
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from . import selectors
 from .models import Attempt, Mailing, Message, Recipient
@@ -14,6 +17,28 @@ class DateTimeInput(forms.DateTimeInput):
 
     def __init__(self, attrs: dict | None = None) -> None:
         super().__init__(attrs=attrs, format=DATETIME_FORMAT)
+
+
+class LongSelectMultiple(forms.SelectMultiple):
+    """Django's `<select multiple>` (same element, attributes and options), written in one pass.
+
+    Django renders every option through a template of its own: for an owner with 10,000
+    recipients that took the mailing form over a second. Plain options only (no groups), which
+    is all a queryset's choices are."""
+
+    def render(self, name, value, attrs=None, renderer=None) -> SafeString:
+        chosen = set(self.format_value(value))
+        selected = mark_safe(" selected")
+        options = format_html_join(
+            "\n",
+            '<option value="{}"{}>{}</option>',
+            (
+                (key, selected if key in chosen else "", label)
+                for key, label in ((str(v), label) for v, label in self.choices)
+            ),
+        )
+        final_attrs = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
+        return format_html("<select{} multiple>\n{}\n</select>", flatatt(final_attrs), options)
 
 
 class OwnedModelForm(forms.ModelForm):
@@ -71,7 +96,7 @@ class MailingForm(OwnedModelForm):
         widgets = {
             "first_send_at": DateTimeInput(),
             "end_at": DateTimeInput(),
-            "recipients": forms.SelectMultiple(attrs={"size": 10}),
+            "recipients": LongSelectMultiple(attrs={"size": 10}),
         }
         help_texts = {
             "first_send_at": "A time in the past sends as soon as the mailing is saved.",

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from bs4 import BeautifulSoup
 from django.db import connection
 from django.db.models import RestrictedError
 from django.urls import reverse
@@ -240,6 +241,44 @@ def test_another_users_message_or_recipient_ids_are_refused(user, other_user, cl
     # The form only ever offers the user's own rows.
     page = client.get(reverse("mailing:mailing_create")).content.decode()
     assert "Mine" in page and "Theirs" not in page and "b@example.org" not in page
+
+
+def recipient_options(response) -> list[tuple[str, str, bool]]:
+    """(value, label, selected) of each option of the page's recipient list."""
+    select = BeautifulSoup(response.content, "html.parser").find("select", id="id_recipients")
+    assert select is not None and select.has_attr("multiple")
+    assert select["name"] == "recipients"
+    return [(o["value"], o.get_text(), o.has_attr("selected")) for o in select.find_all("option")]
+
+
+def test_the_recipient_list_offers_each_own_recipient_and_keeps_the_choice(
+    user, other_user, client_for, make_mailing
+):
+    ada, bob, cy = (
+        Recipient.objects.create(owner=user, email=f"{name}@example.org", full_name=name.title())
+        for name in ("ada", "bob", "cy")
+    )
+    Recipient.objects.create(owner=other_user, email="theirs@example.org", full_name="Theirs")
+    mailing = make_mailing(user, recipients=[ada, cy])
+    client = client_for(user)
+
+    edit = client.get(reverse("mailing:mailing_update", args=[mailing.pk]))
+    # A refused form shows the list again with what was picked, not what is stored.
+    refused = client.post(
+        reverse("mailing:mailing_update", args=[mailing.pk]),
+        mailing_data(mailing.message, [bob], end=timezone.localtime() - timedelta(days=1)),
+    )
+
+    def option(recipient: Recipient, selected: bool) -> tuple[str, str, bool]:
+        return (str(recipient.pk), f"{recipient.full_name} <{recipient.email}>", selected)
+
+    assert recipient_options(edit) == [option(ada, True), option(bob, False), option(cy, True)]
+    assert field_errors(refused, "end_at")
+    assert recipient_options(refused) == [
+        option(ada, False),
+        option(bob, True),
+        option(cy, False),
+    ]
 
 
 def test_a_mailing_needs_recipients_or_all_of_them(user, client_for):
