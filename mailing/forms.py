@@ -32,10 +32,7 @@ class LongSelectMultiple(forms.SelectMultiple):
         options = format_html_join(
             "\n",
             '<option value="{}"{}>{}</option>',
-            (
-                (key, selected if key in chosen else "", label)
-                for key, label in ((str(v), label) for v, label in self.choices)
-            ),
+            ((str(v), selected if str(v) in chosen else "", label) for v, label in self.choices),
         )
         final_attrs = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
         return format_html("<select{} multiple>\n{}\n</select>", flatatt(final_attrs), options)
