@@ -14,12 +14,11 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
+from core.roles import get_object_for, is_manager, objects_for
 from users.models import User
-from users.roles import is_manager
 
 from . import cache
 from .models import Attempt, DailyStat, Delivery, Mailing, Message, Recipient, Run
-from .permissions import get_object_for, objects_for
 
 PAGE_SIZE = 25
 # What pages show of an owner. Rows are cached (Redis in production), so their owner is

@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from wagtail_modeladmin.helpers import PermissionHelper
 from wagtail_modeladmin.options import ModelAdmin, ModelAdminGroup, modeladmin_register
 
-from users.roles import is_manager
+from core.roles import is_manager
 
 from .models import Attempt, Mailing, Message, Recipient
 

@@ -15,8 +15,8 @@ from blog.models import BlogIndexPage, BlogPage
 from home.management.commands.seed_demo import DEMO_ACCOUNTS
 from home.models import HomePage
 from mailing.models import Attempt, DailyStat, Mailing, Message, Recipient
+from users.groups import BLOGGERS, MANAGERS, PUBLISHERS
 from users.models import User
-from users.roles import BLOGGERS, MANAGERS, PUBLISHERS
 
 COUNTED = [
     Page,

@@ -26,8 +26,8 @@ from home.models import HomePage
 from mailing import cache
 from mailing.delivery import add_daily_stats
 from mailing.models import Attempt, Mailing, Message, Recipient
+from users.groups import BLOGGERS, MANAGERS, PUBLISHERS, sync_groups
 from users.models import User
-from users.roles import BLOGGERS, MANAGERS, PUBLISHERS, sync_groups
 
 ADMIN = "administrator"
 EDITOR = "editor"
