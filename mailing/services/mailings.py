@@ -56,13 +56,7 @@ def mailing_create(
     mailing.save()
     _set_recipients(mailing, chosen, all_recipients=all_recipients)
     cache.bump(owner_id=owner.pk)
-    log_event(
-        mailing,
-        "created",
-        owner,
-        periodicity=mailing.periodicity,
-        first_send_at=mailing.first_send_at.isoformat(),
-    )
+    _log(mailing, "created", owner)
     return mailing
 
 
@@ -141,13 +135,7 @@ def mailing_update(
     if all_recipients or chosen is not None:
         _set_recipients(current, chosen or [], all_recipients=all_recipients)
     cache.bump(owner_id=current.owner_id)
-    log_event(
-        current,
-        "updated",
-        user,
-        periodicity=current.periodicity,
-        first_send_at=current.first_send_at.isoformat(),
-    )
+    _log(current, "updated", user)
     return current
 
 
@@ -161,6 +149,16 @@ def mailing_delete(*, user: User, mailing: Mailing) -> None:
     mailing.delete()
     cache.bump(owner_id=owner_id)
     log_deleted(Mailing, pk, user)
+
+
+def _log(mailing: Mailing, action: str, user: User) -> None:
+    log_event(
+        mailing,
+        action,
+        user,
+        periodicity=mailing.periodicity,
+        first_send_at=mailing.first_send_at.isoformat(),
+    )
 
 
 # --- Checks: each adds its errors under the field they are about --------------------------------

@@ -36,9 +36,7 @@ def text_of(message: EmailMessage) -> str:
     return part.get_payload(decode=True).decode().strip()
 
 
-def test_a_mailing_created_with_the_models_own_fields_is_sent_at_its_first_send(
-    user, smtp_sink
-):
+def test_a_mailing_created_with_the_models_own_fields_is_sent_at_its_first_send(user, smtp_sink):
     message = Message.objects.create(owner=user, subject="Shell news", body="Made in a shell ✓")
     readers = [
         Recipient.objects.create(owner=user, email=f"reader{i}@example.org", full_name=f"R{i}")

@@ -13,8 +13,8 @@ from django.utils import timezone
 from core.views import show_errors
 from mailing import services
 from mailing.forms import RecipientForm
-from mailing.services import DUPLICATE_EMAIL
 from mailing.models import Mailing, Message, Recipient
+from mailing.services import DUPLICATE_EMAIL
 
 pytestmark = pytest.mark.django_db
 

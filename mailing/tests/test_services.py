@@ -189,9 +189,7 @@ def test_mailing_create_stores_the_plan_and_the_recipients(user, material):
 def test_mailing_create_names_every_refused_field_at_once(user, other_user, material):
     message, _ = material
     theirs = services.message_create(owner=other_user, subject="Theirs", body="B")
-    their_reader = services.recipient_create(
-        owner=other_user, email="t@example.org", full_name="T"
-    )
+    their_reader = services.recipient_create(owner=other_user, email="t@example.org", full_name="T")
     first = timezone.now() + timedelta(days=1)
 
     with pytest.raises(ValidationError) as nothing_right:
