@@ -1,3 +1,4 @@
+from datetime import date
 from http import HTTPMethod
 from typing import Any
 
@@ -54,9 +55,14 @@ class BlogPage(Page):
     """One article: cover image, introduction, a body of paragraphs, images and quotes, and a
     view counter that rises by one on every view (kept in BlogPageViewCount)."""
 
-    date_published = models.DateField("publication date", default=timezone.localdate)
-    intro = models.CharField(max_length=250, help_text="One or two sentences shown in lists.")
-    cover_image = models.ForeignKey(
+    # Annotated: Wagtail's Page is untyped, so django-stubs does not infer fields of its subclasses.
+    date_published: "models.DateField[date, date]" = models.DateField(
+        "publication date", default=timezone.localdate
+    )
+    intro: "models.CharField[str, str]" = models.CharField(
+        max_length=250, help_text="One or two sentences shown in lists."
+    )
+    cover_image: "models.ForeignKey[Any, Any]" = models.ForeignKey(
         "wagtailimages.Image",
         null=True,
         blank=True,

@@ -19,11 +19,12 @@ def blog_index(*, home: Page) -> BlogIndexPage | None:
 def live_post_ids() -> list[int]:
     """Ids of every live, public post; cached, and dropped (blog.signals) whenever a post is
     published, unpublished, moved or deleted, or a view restriction is added or removed."""
-    return cache.get_or_set(
+    ids: list[int] = cache.get_or_set(  # type: ignore[assignment]  # the computed list when missing
         LIVE_POST_IDS_KEY,
         lambda: list(BlogPage.objects.live().public().values_list("pk", flat=True)),
         settings.PUBLIC_CACHE_TTL,
     )
+    return ids
 
 
 def forget_live_post_ids() -> None:

@@ -5,7 +5,7 @@ write to one service, which decides what the user may do (403) and what the inpu
 (a ValidationError naming the field, shown next to it by `show_errors`).
 """
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -20,25 +20,23 @@ from .refusals import ActionRefused, log_refusal
 from .roles import can_write, get_object_for
 
 
-class AuthenticatedHttpRequest(HttpRequest):
-    """The request of a signed-in user: what `DashboardMixin` lets through (for the type
-    checker: `request.user` is a `User` there, never an AnonymousUser)."""
-
-    user: User
-
-
 class DashboardMixin(LoginRequiredMixin):
     """Signed-in users only. (Every answer under /dashboard/ is marked private by
     `mailing.middleware.DashboardMiddleware`, error pages included.)"""
 
-    request: AuthenticatedHttpRequest
+    request: HttpRequest
+
+    @property
+    def user(self) -> User:
+        """The signed-in user: LoginRequiredMixin lets no one else through."""
+        return cast(User, self.request.user)
 
 
 class OwnedObjectMixin:
     """Looks the object up through the permission rule: someone else's answers 404."""
 
     model: type[Model]
-    request: AuthenticatedHttpRequest
+    request: HttpRequest
     kwargs: dict[str, Any]
 
     def get_object(self, queryset: object = None) -> Any:

@@ -126,5 +126,6 @@ class AttemptFilterForm(forms.Form):
 
     def __init__(self, *args, mailings, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["mailing"].queryset = mailings
-        self.fields["mailing"].label_from_instance = lambda m: f"#{m.pk} {m.message.subject}"
+        mailing = cast(forms.ModelChoiceField, self.fields["mailing"])
+        mailing.queryset = mailings
+        mailing.label_from_instance = lambda obj: f"#{obj.pk} {obj.message.subject}"  # type: ignore[method-assign]

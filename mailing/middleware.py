@@ -38,5 +38,5 @@ class DashboardMiddleware:
         response = get_exception_response(request, get_resolver(get_urlconf()), 403, exception)
         # Django's own mark of a logged response: django.request would otherwise log this 403
         # a second time (BaseHandler.get_response logs every 4xx it has not seen logged).
-        response._has_been_logged = True
+        response._has_been_logged = True  # type: ignore[attr-defined]
         return response

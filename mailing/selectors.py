@@ -206,7 +206,7 @@ def mailings_with_counts(*, queryset: QuerySet) -> QuerySet:
         .order_by()
         .values("mailing")
         .annotate(n=Count("*"))
-        .values("n")
+        .values("n")  # type: ignore[misc]  # django-stubs does not see the through model's annotation
     )
     return _with_owner(queryset.select_related("message")).annotate(
         recipient_count=Coalesce(Subquery(recipient_count), 0),

@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -66,8 +67,8 @@ class OwnedFormView(OwnedPageMixin, FormView):
     form goes to `save`, one service call; what the service refuses comes back on the form."""
 
     template_name = "mailing/form.html"
-    success_message = ""
-    object: Model | None = None
+    success_message: str | Promise = ""
+    object: Any = None
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         self.object = self.get_object_or_none()
@@ -137,7 +138,7 @@ class DashboardView(DashboardMixin, TemplateView):
     template_name = "mailing/dashboard.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        user = self.request.user
+        user = self.user
         return super().get_context_data(
             can_create=can_write(user),
             totals=selectors.totals_for(user=user),
@@ -158,7 +159,7 @@ class RecipientListView(ListPageMixin, TemplateView):
         search = self.request.GET.get("q", "").strip()
         return super().get_context_data(
             page_obj=selectors.recipient_page(
-                user=self.request.user, search=search, number=self.page_number()
+                user=self.user, search=search, number=self.page_number()
             ),
             search=search,
             **kwargs,
@@ -178,14 +179,14 @@ class RecipientCreateView(RecipientFormView):
     success_message = _("Recipient added.")
 
     def save(self, data: dict[str, Any]) -> Recipient:
-        return services.recipient_create(owner=self.request.user, **data)
+        return services.recipient_create(owner=self.user, **data)
 
 
 class RecipientUpdateView(RecipientFormView):
     success_message = _("Recipient updated.")
 
     def save(self, data: dict[str, Any]) -> Recipient:
-        return services.recipient_update(user=self.request.user, recipient=self.object, **data)
+        return services.recipient_update(user=self.user, recipient=self.object, **data)
 
 
 class RecipientDeleteView(OwnedDeleteView):
@@ -193,7 +194,7 @@ class RecipientDeleteView(OwnedDeleteView):
     list_url = "mailing:recipient_list"
 
     def perform_delete(self, obj: Recipient) -> None:
-        services.recipient_delete(user=self.request.user, recipient=obj)
+        services.recipient_delete(user=self.user, recipient=obj)
 
 
 # --- Messages ------------------------------------------------------------------------------------
@@ -206,7 +207,7 @@ class MessageListView(ListPageMixin, TemplateView):
         search = self.request.GET.get("q", "").strip()
         return super().get_context_data(
             page_obj=selectors.message_page(
-                user=self.request.user, search=search, number=self.page_number()
+                user=self.user, search=search, number=self.page_number()
             ),
             search=search,
             **kwargs,
@@ -241,14 +242,14 @@ class MessageCreateView(MessageFormView):
     success_message = _("Message saved.")
 
     def save(self, data: dict[str, Any]) -> Message:
-        return services.message_create(owner=self.request.user, **data)
+        return services.message_create(owner=self.user, **data)
 
 
 class MessageUpdateView(MessageFormView):
     success_message = _("Message updated.")
 
     def save(self, data: dict[str, Any]) -> Message:
-        return services.message_update(user=self.request.user, message=self.object, **data)
+        return services.message_update(user=self.user, message=self.object, **data)
 
 
 class MessageDeleteView(OwnedDeleteView):
@@ -256,7 +257,7 @@ class MessageDeleteView(OwnedDeleteView):
     list_url = "mailing:message_list"
 
     def perform_delete(self, obj: Message) -> None:
-        services.message_delete(user=self.request.user, message=obj)
+        services.message_delete(user=self.user, message=obj)
 
 
 # --- Mailings ------------------------------------------------------------------------------------
@@ -271,7 +272,7 @@ class MailingListView(ListPageMixin, TemplateView):
         owner_id = int(owner) if owner.isdigit() else None
         return super().get_context_data(
             page_obj=selectors.mailing_page(
-                user=self.request.user, status=status, owner_id=owner_id, number=self.page_number()
+                user=self.user, status=status, owner_id=owner_id, number=self.page_number()
             ),
             status=status,
             owner_id=owner_id,
@@ -286,7 +287,7 @@ class MailingDetailView(ListPageMixin, TemplateView):
     def get_context_data(
         self, *, schedule_form: ScheduleForm | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        user = self.request.user
+        user = self.user
         mailing = selectors.mailing_detail(user=user, pk=self.kwargs["pk"])
         stats = objects_for(user, DailyStat).filter(mailing=mailing)
         return super().get_context_data(
@@ -316,7 +317,7 @@ class MailingFormView(OwnedFormView):
     template_name = "mailing/mailing_form.html"
 
     def get_form_kwargs(self) -> dict[str, Any]:
-        return {**super().get_form_kwargs(), "owner": self.request.user}
+        return {**super().get_form_kwargs(), "owner": self.user}
 
     def get_success_url(self) -> str:
         assert self.object is not None
@@ -339,14 +340,14 @@ class MailingCreateView(MailingFormView):
         return {"first_send_at": now, "end_at": now + timedelta(days=30)}
 
     def save(self, data: dict[str, Any]) -> Mailing:
-        return services.mailing_create(owner=self.request.user, **data)
+        return services.mailing_create(owner=self.user, **data)
 
 
 class MailingUpdateView(MailingFormView):
     success_message = _("Mailing updated.")
 
     def save(self, data: dict[str, Any]) -> Mailing:
-        return services.mailing_update(user=self.request.user, mailing=self.object, **data)
+        return services.mailing_update(user=self.user, mailing=self.object, **data)
 
 
 class MailingDeleteView(OwnedDeleteView):
@@ -354,7 +355,7 @@ class MailingDeleteView(OwnedDeleteView):
     list_url = "mailing:mailing_list"
 
     def perform_delete(self, obj: Mailing) -> None:
-        services.mailing_delete(user=self.request.user, mailing=obj)
+        services.mailing_delete(user=self.user, mailing=obj)
 
 
 def _back_to(request: HttpRequest, mailing: Mailing) -> HttpResponse:
@@ -392,7 +393,7 @@ class MailingActionView(OwnedObjectMixin, DashboardMixin, View):
 
 class MailingSendNowView(MailingActionView):
     def act(self, mailing: Mailing) -> str:
-        run: Run = services.mailing_send_now(user=self.request.user, mailing=mailing)
+        run: Run = services.mailing_send_now(user=self.user, mailing=mailing)
         count = run.deliveries.count()
         return ngettext(
             "Sending to %(count)d recipient has started.",
@@ -403,7 +404,7 @@ class MailingSendNowView(MailingActionView):
 
 class MailingStopView(MailingActionView):
     def act(self, mailing: Mailing) -> str:
-        cancelled = services.mailing_stop(user=self.request.user, mailing=mailing)
+        cancelled = services.mailing_stop(user=self.user, mailing=mailing)
         return gettext("Mailing stopped; %(cancelled)s.") % {
             "cancelled": _queued_cancelled(cancelled)
         }
@@ -411,7 +412,7 @@ class MailingStopView(MailingActionView):
 
 class MailingDisableView(MailingActionView):
     def act(self, mailing: Mailing) -> str:
-        cancelled = services.mailing_disable(manager=self.request.user, mailing=mailing)
+        cancelled = services.mailing_disable(manager=self.user, mailing=mailing)
         return gettext("Mailing #%(pk)s disabled; %(cancelled)s.") % {
             "pk": mailing.pk,
             "cancelled": _queued_cancelled(cancelled),
@@ -431,7 +432,7 @@ class MailingScheduleView(MailingDetailView):
         if form.is_valid():
             send_at = form.cleaned_data["send_at"]
             try:
-                services.mailing_schedule(user=self.request.user, mailing=mailing, send_at=send_at)
+                services.mailing_schedule(user=self.user, mailing=mailing, send_at=send_at)
             except ValidationError as error:
                 show_errors(form, error)
             except ActionRefused as refusal:
@@ -463,7 +464,7 @@ class AttemptListView(ListPageMixin, TemplateView):
     template_name = "mailing/attempt_list.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        user = self.request.user
+        user = self.user
         mailings = objects_for(user, Mailing).select_related("message").order_by("-created_at")
         form = AttemptFilterForm(self.request.GET or None, mailings=mailings)
         filters = selectors.AttemptFilter()

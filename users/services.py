@@ -1,7 +1,7 @@
 """Writes on user accounts: the profile, and a manager's block / unblock."""
 
 import logging
-from typing import TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 from django.core.files import File
 from django.db import transaction
@@ -60,7 +60,7 @@ def user_block(*, actor: User, user: User) -> None:
     user.blocked_at = timezone.now()
     user.blocked_by = actor
     user.save(update_fields=["is_blocked", "blocked_at", "blocked_by"])
-    answers = account_blocked.send(sender=User, user=user, actor=actor)
+    answers: list[tuple[Any, Any]] = account_blocked.send(sender=User, user=user, actor=actor)
     stopped = sum(answer for _, answer in answers if isinstance(answer, int))
     logger.info(
         "user.blocked",

@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import BaseForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext
 from django.views import View
@@ -26,7 +26,7 @@ class ProfileView(DashboardMixin, UpdateView):
     def get_object(self, queryset: object = None) -> User:
         # The form gets its own copy: validating a refused upload writes it onto the instance,
         # and the page (navbar and profile card) must keep showing what is actually saved.
-        return User.objects.get(pk=self.request.user.pk)
+        return User.objects.get(pk=self.user.pk)
 
     def form_valid(self, form: BaseForm) -> HttpResponse:
         changes: dict[str, Any] = {name: form.cleaned_data[name] for name in form.changed_data}
@@ -46,7 +46,7 @@ class ManagerRequiredMixin(DashboardMixin):
     account's address, whether it exists or not. What a manager may do to an account is the
     services' to decide."""
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.user.is_authenticated and not is_manager(request.user):
             raise PermissionDenied(gettext("Only managers can see the user list."))
         return super().dispatch(request, *args, **kwargs)
@@ -75,10 +75,10 @@ class BlockActionView(ManagerRequiredMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         target = get_object_or_404(User, pk=pk)
         if self.block:
-            services.user_block(actor=self.request.user, user=target)
+            services.user_block(actor=self.user, user=target)
             text = gettext("%(email)s is blocked; their mailings stopped.")
         else:
-            services.user_unblock(actor=self.request.user, user=target)
+            services.user_unblock(actor=self.user, user=target)
             text = gettext("%(email)s is unblocked.")
         messages.success(request, text % {"email": target.email})
         return redirect("users:user_list")

@@ -2,6 +2,7 @@
 random posts per visit, exact totals and fresh content the moment anything changes."""
 
 import re
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -16,7 +17,7 @@ from mailing import services
 from .test_home_page import card_titles, total
 
 
-def visit(client: Client) -> tuple[object, int]:
+def visit(client: Client) -> tuple[Any, int]:
     """The home page and the number of queries it took."""
     with CaptureQueriesContext(connection) as queries:
         response = client.get("/")

@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta
 from email.message import Message as EmailMessage
 from pathlib import Path
+from typing import cast
 
 import pytest
 from django.core.management import call_command
@@ -33,7 +34,8 @@ def delivered(sink: SmtpSink) -> dict[str, EmailMessage]:
 
 def text_of(message: EmailMessage) -> str:
     part = next(p for p in message.walk() if p.get_content_type() == "text/plain")
-    return part.get_payload(decode=True).decode().strip()
+    payload = cast(bytes, part.get_payload(decode=True))
+    return payload.decode().strip()
 
 
 def test_a_mailing_created_with_the_models_own_fields_is_sent_at_its_first_send(user, smtp_sink):

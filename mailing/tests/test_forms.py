@@ -252,7 +252,8 @@ def recipient_options(response) -> list[tuple[str, str, bool]]:
     select = BeautifulSoup(response.content, "html.parser").find("select", id="id_recipients")
     assert select is not None and select.has_attr("multiple")
     assert select["name"] == "recipients"
-    return [(o["value"], o.get_text(), o.has_attr("selected")) for o in select.find_all("option")]
+    options = select.find_all("option")
+    return [(str(o["value"]), o.get_text(), o.has_attr("selected")) for o in options]
 
 
 def test_the_recipient_list_offers_each_own_recipient_and_keeps_the_choice(

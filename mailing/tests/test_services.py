@@ -282,9 +282,7 @@ def test_mailing_update_refusals(user, other_user, make_mailing):
     assert list(fields_of(nobody)) == ["recipients"]
     assert fields_of(backwards) == {"end_at": ["The end must come after the first send."]}
     after = Mailing.objects.filter(pk=mailing.pk).values().get()
-    assert {k: after[k] for k in ("periodicity", "end_at")} == {
-        k: before[k] for k in ("periodicity", "end_at")
-    }
+    assert (after["periodicity"], after["end_at"]) == (before["periodicity"], before["end_at"])
 
 
 def test_mailing_update_of_a_deleted_mailing_is_refused(user, make_mailing):
