@@ -112,16 +112,16 @@ class ScheduleForm(forms.Form):
 
 class AttemptFilterForm(forms.Form):
     mailing = forms.ModelChoiceField(
-        queryset=Mailing.objects.none(), required=False, empty_label="Any mailing"
+        queryset=Mailing.objects.none(), required=False, empty_label=_("Any mailing")
     )
     status = forms.ChoiceField(
-        choices=[("", "Any status"), *Attempt.Status.choices], required=False
+        choices=[("", _("Any status")), *Attempt.Status.choices], required=False
     )
     date_from = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"})
     )
     date_to = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"})
     )
 
     def __init__(self, *args, mailings, **kwargs) -> None:
