@@ -30,7 +30,8 @@ def plan_unplanned_mailing(sender: type[Model], instance: Any, **kwargs: Any) ->
     sender and matched by label because a data migration saves instances of a historical
     Mailing class, not of `mailing.models.Mailing`. A mailing that has an anchor (every stored
     row, and anyone who sets one on purpose) is left as it is; an explicit `next_send_at` is
-    kept."""
+    kept. (`bulk_create` and `QuerySet.update` send no signal: code that bulk-loads mailings
+    gives them their plan, as the benchmarks do.)"""
     if sender._meta.label_lower != MAILING or instance.schedule_anchor is not None:
         return
     if instance.first_send_at is None or instance.end_at is None:
