@@ -13,8 +13,8 @@ from django.utils import timezone
 from mailing.delivery import add_daily_stats
 from mailing.models import Attempt, Mailing, Message, Recipient
 from mailing.smtp_sink import SmtpSink
+from users.groups import MANAGERS
 from users.models import User
-from users.roles import MANAGERS
 
 PASSWORD = "correct-horse-battery-staple"
 

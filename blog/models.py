@@ -1,4 +1,6 @@
+from datetime import date
 from http import HTTPMethod
+from typing import Any
 
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import models
@@ -9,6 +11,7 @@ from wagtail.fields import RichTextField, StreamField
 from wagtail.models import Page
 from wagtail.search import index
 
+from . import fragments
 from .blocks import BlogStreamBlock
 
 COVER_FILTER = "fill-960x540"
@@ -52,9 +55,14 @@ class BlogPage(Page):
     """One article: cover image, introduction, a body of paragraphs, images and quotes, and a
     view counter that rises by one on every view (kept in BlogPageViewCount)."""
 
-    date_published = models.DateField("publication date", default=timezone.localdate)
-    intro = models.CharField(max_length=250, help_text="One or two sentences shown in lists.")
-    cover_image = models.ForeignKey(
+    # Annotated: Wagtail's Page is untyped, so django-stubs does not infer fields of its subclasses.
+    date_published: "models.DateField[date, date]" = models.DateField(
+        "publication date", default=timezone.localdate
+    )
+    intro: "models.CharField[str, str]" = models.CharField(
+        max_length=250, help_text="One or two sentences shown in lists."
+    )
+    cover_image: "models.ForeignKey[Any, Any]" = models.ForeignKey(
         "wagtailimages.Image",
         null=True,
         blank=True,
@@ -85,20 +93,20 @@ class BlogPage(Page):
     @property
     def view_count(self) -> int:
         """How many times the post was read (kept in BlogPageViewCount; 0 before the first)."""
-        from . import selectors  # it imports this module
+        counter = BlogPageViewCount.objects.filter(page_id=self.pk)
+        return counter.values_list("views", flat=True).first() or 0
 
-        return selectors.view_count(page=self)
-
-    def get_context(self, request: HttpRequest, *args, **kwargs) -> dict:
-        from . import selectors, services  # they import this module
-
+    def get_context(
+        self, request: HttpRequest, *args: Any, view_count: int | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """`view_count`: the count once this view is counted, which blog.wagtail_hooks passes
+        in when a reader's request is served (a preview is not counted, and reads it)."""
         context = super().get_context(request, *args, **kwargs)
-        # Counted on every view, also when the body comes from the fragment cache. No ETag of
-        # our own, unlike the home page: the page shows the count, so each view is a new page
-        # and a reader who reloads gets a 200 with the count risen (ConditionalGetMiddleware's
-        # content ETag never matches, which is right).
-        context["view_count"] = services.record_view(page=self, request=request)
-        context["images_key"] = selectors.images_key(page=self)
+        # No ETag of our own, unlike the home page: the page shows the count, so each view is a
+        # new page and a reader who reloads gets a 200 with the count risen
+        # (ConditionalGetMiddleware's content ETag never matches, which is right).
+        context["view_count"] = self.view_count if view_count is None else view_count
+        context["images_key"] = fragments.images_key(page=self)
         return context
 
 

@@ -4,11 +4,9 @@ import random
 
 from django.conf import settings
 from django.core.cache import cache
-from wagtail.images import get_image_model
-from wagtail.images.models import AbstractImage
 from wagtail.models import Page
 
-from .models import BlogIndexPage, BlogPage, BlogPageViewCount
+from .models import BlogIndexPage, BlogPage
 
 LIVE_POST_IDS_KEY = "blog:live-post-ids"
 
@@ -21,11 +19,12 @@ def blog_index(*, home: Page) -> BlogIndexPage | None:
 def live_post_ids() -> list[int]:
     """Ids of every live, public post; cached, and dropped (blog.signals) whenever a post is
     published, unpublished, moved or deleted, or a view restriction is added or removed."""
-    return cache.get_or_set(
+    ids: list[int] = cache.get_or_set(  # type: ignore[assignment]  # the computed list when missing
         LIVE_POST_IDS_KEY,
         lambda: list(BlogPage.objects.live().public().values_list("pk", flat=True)),
         settings.PUBLIC_CACHE_TTL,
     )
+    return ids
 
 
 def forget_live_post_ids() -> None:
@@ -66,31 +65,4 @@ def _posts(ids: list[int]) -> list[BlogPage]:
 
 def view_count(*, page: BlogPage) -> int:
     """How many times `page` was read (0 before its first reader)."""
-    return BlogPageViewCount.objects.filter(page=page).values_list("views", flat=True).first() or 0
-
-
-def image_version(image: AbstractImage | None) -> str:
-    """The image's id, content hash and file name ("" for none): part of the key of every
-    cached fragment that shows it. Replacing an image's file deletes its renditions, and the
-    new file gets a new name, so HTML cached before would point at pictures that are gone."""
-    if image is None:
-        return ""
-    return _version(image.pk, image.file_hash, image.file.name)
-
-
-def images_key(*, page: BlogPage) -> str:
-    """image_version of every image a post shows, cover and body, in one query (none without
-    images): the key of the post's cached body."""
-    ids = {
-        block["value"].get("image") for block in page.body.raw_data if block["type"] == "image"
-    } - {None}
-    if page.cover_image_id:
-        ids.add(page.cover_image_id)
-    if not ids:
-        return ""
-    rows = get_image_model().objects.filter(pk__in=ids).order_by("pk")
-    return ";".join(_version(*row) for row in rows.values_list("pk", "file_hash", "file"))
-
-
-def _version(pk: int, file_hash: str, file_name: str) -> str:
-    return f"{pk}:{file_hash}:{file_name}"
+    return page.view_count

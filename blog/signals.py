@@ -6,7 +6,7 @@ from django.dispatch import receiver
 from wagtail.models import PageViewRestriction
 from wagtail.signals import page_published, page_unpublished, post_page_move
 
-from users.roles import grant_blog_permissions
+from users.groups import grant_blog_permissions
 
 from .models import BlogIndexPage, BlogPage
 from .selectors import forget_live_post_ids

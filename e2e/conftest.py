@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from email.message import Message as EmailMessage
 from pathlib import Path
+from typing import cast
 
 import pytest
 from django.conf import settings
@@ -153,7 +154,7 @@ def link_in_mail(sink: SmtpSink, to: str, path_pattern: str) -> str:
 def plain_text(message: EmailMessage) -> str:
     for part in message.walk():
         if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True)
+            payload = cast(bytes, part.get_payload(decode=True))
             return payload.decode(part.get_content_charset() or "utf-8")
     raise AssertionError("the mail has no text/plain part")
 

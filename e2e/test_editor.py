@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import Page, expect
 
 from blog.models import BlogIndexPage
-from users.roles import BLOGGERS, PUBLISHERS
+from users.groups import BLOGGERS, PUBLISHERS
 
 from .browser import submit_sign_in_form
 from .conftest import PASSWORD, publish_post

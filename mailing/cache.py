@@ -40,7 +40,7 @@ def version(scope: str | int) -> str:
 def bump(*, owner_id: int | None) -> None:
     """Invalidate everything cached for this owner and everything site-wide, once the current
     transaction commits (at once outside a transaction; never if it rolls back)."""
-    scopes = [SITE] if owner_id is None else [owner_id, SITE]
+    scopes: list[str | int] = [SITE] if owner_id is None else [owner_id, SITE]
     transaction.on_commit(
         lambda: cache.set_many({_version_key(scope): uuid.uuid4().hex for scope in scopes}, None)
     )

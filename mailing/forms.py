@@ -1,15 +1,20 @@
+"""Dashboard forms: they parse and check what a person typed, nothing more."""
+
+from typing import Any, cast
+
 from django import forms
 from django.forms.utils import flatatt
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
 
-from . import selectors
+from core.roles import objects_for
+from users.models import User
+
 from .models import Attempt, Mailing, Message, Recipient
-from .permissions import objects_for
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
-DUPLICATE_EMAIL = "You already have a recipient with this address."
+DATETIME_INPUT_FORMATS = [DATETIME_FORMAT, "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -38,134 +43,89 @@ class LongSelectMultiple(forms.SelectMultiple):
         return format_html("<select{} multiple>\n{}\n</select>", flatatt(final_attrs), options)
 
 
-class OwnedModelForm(forms.ModelForm):
-    """A form for a row the user owns; `owner` is set by the service, never by the form."""
-
-    def __init__(self, *args, owner, **kwargs) -> None:
-        self.owner = owner
-        super().__init__(*args, **kwargs)
+# Input only: types, lengths, choices among the user's own rows. What the rules refuse (a taken
+# address, an end before the first send, a time in the past...) is the services' to say: they
+# raise a ValidationError naming the field, and the view shows it there.
 
 
-class RecipientForm(OwnedModelForm):
-    class Meta:
-        model = Recipient
-        fields = ["email", "full_name", "comment"]
-        widgets = {"comment": forms.Textarea(attrs={"rows": 3})}
-
-    def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip()
-        if selectors.recipient_email_taken(
-            owner=self.owner, email=email, exclude_pk=self.instance.pk
-        ):
-            raise forms.ValidationError(DUPLICATE_EMAIL)
-        return email
-
-
-class MessageForm(OwnedModelForm):
-    class Meta:
-        model = Message
-        fields = ["subject", "body"]
-        widgets = {
-            "subject": forms.TextInput(attrs={"autocomplete": "off"}),
-            "body": forms.Textarea(attrs={"rows": 12}),
-        }
-
-
-class MailingForm(OwnedModelForm):
-    all_recipients = forms.BooleanField(
-        required=False,
-        label="Send to all my recipients",
-        help_text="Every recipient you have now; the list below is then ignored.",
+class RecipientForm(forms.Form):
+    email = forms.EmailField(label=_("Email"), max_length=254)
+    full_name = forms.CharField(label=_("Full name"), max_length=200)
+    comment = forms.CharField(
+        label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
 
-    field_order = [
-        "message",
-        "all_recipients",
-        "recipients",
-        "first_send_at",
-        "end_at",
-        "periodicity",
-    ]
 
-    class Meta:
-        model = Mailing
-        fields = ["message", "recipients", "first_send_at", "end_at", "periodicity"]
-        widgets = {
-            "first_send_at": DateTimeInput(),
-            "end_at": DateTimeInput(),
-            "recipients": LongSelectMultiple(attrs={"size": 10}),
-        }
-        help_texts = {
-            "first_send_at": "A time in the past sends as soon as the mailing is saved.",
-            "end_at": "No occurrence is sent after this time.",
-            "recipients": "Hold Ctrl (⌘ on a Mac) to pick several.",
-        }
+class MessageForm(forms.Form):
+    subject = forms.CharField(
+        label=_("Subject"), max_length=255, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    body = forms.CharField(label=_("Body"), widget=forms.Textarea(attrs={"rows": 12}))
 
-    def __init__(self, *args, **kwargs) -> None:
+
+class MailingForm(forms.Form):
+    message = forms.ModelChoiceField(label=_("Message"), queryset=Message.objects.none())
+    all_recipients = forms.BooleanField(
+        required=False,
+        label=_("Send to all my recipients"),
+        help_text=_("Every recipient you have now; the list below is then ignored."),
+    )
+    recipients = forms.ModelMultipleChoiceField(
+        label=_("Recipients"),
+        queryset=Recipient.objects.none(),
+        required=False,
+        widget=LongSelectMultiple(attrs={"size": 10}),
+        help_text=_("Hold Ctrl (⌘ on a Mac) to pick several."),
+    )
+    first_send_at = forms.DateTimeField(
+        label=_("First send"),
+        widget=DateTimeInput(),
+        input_formats=DATETIME_INPUT_FORMATS,
+        help_text=_("A time in the past sends as soon as the mailing is saved."),
+    )
+    end_at = forms.DateTimeField(
+        label=_("End"),
+        widget=DateTimeInput(),
+        input_formats=DATETIME_INPUT_FORMATS,
+        help_text=_("No occurrence is sent after this time."),
+    )
+    periodicity = forms.ChoiceField(
+        label=_("Periodicity"),
+        choices=Mailing.Periodicity.choices,
+        initial=Mailing.Periodicity.ONCE,
+    )
+
+    def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only the owner's rows are offered, and only they validate: a tampered id is refused.
-        self.fields["message"].queryset = objects_for(self.owner, Message)
-        self.fields["recipients"].queryset = objects_for(self.owner, Recipient)
-        self.fields["recipients"].required = False
-        for name in ("first_send_at", "end_at"):
-            self.fields[name].input_formats = [
-                DATETIME_FORMAT,
-                "%Y-%m-%d %H:%M:%S",
-                "%Y-%m-%d %H:%M",
-            ]
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        first_send_at, end_at = cleaned.get("first_send_at"), cleaned.get("end_at")
-        if first_send_at and end_at:
-            if end_at <= first_send_at:
-                self.add_error("end_at", "The end must come after the first send.")
-            elif end_at <= timezone.now() and (
-                not self.instance.pk or "end_at" in self.changed_data
-            ):
-                self.add_error("end_at", "The end is already in the past.")
-        if (
-            not cleaned.get("all_recipients")
-            and not cleaned.get("recipients")
-            and "recipients" not in self.errors
-        ):
-            self.add_error("recipients", "Choose at least one recipient, or send to all of them.")
-        return cleaned
+        cast(forms.ModelChoiceField, self.fields["message"]).queryset = objects_for(owner, Message)
+        cast(forms.ModelMultipleChoiceField, self.fields["recipients"]).queryset = objects_for(
+            owner, Recipient
+        )
 
 
 class ScheduleForm(forms.Form):
     send_at = forms.DateTimeField(
-        label="Next send", widget=DateTimeInput(), input_formats=[DATETIME_FORMAT]
+        label=_("Next send"), widget=DateTimeInput(), input_formats=[DATETIME_FORMAT]
     )
-
-    def __init__(self, *args, mailing: Mailing, **kwargs) -> None:
-        self.mailing = mailing
-        super().__init__(*args, **kwargs)
-
-    def clean_send_at(self):
-        send_at = self.cleaned_data["send_at"]
-        if send_at <= timezone.now():
-            raise forms.ValidationError("Choose a time in the future.")
-        if send_at >= self.mailing.end_at:
-            raise forms.ValidationError("Choose a time before the mailing's end.")
-        return send_at
 
 
 class AttemptFilterForm(forms.Form):
     mailing = forms.ModelChoiceField(
-        queryset=Mailing.objects.none(), required=False, empty_label="Any mailing"
+        queryset=Mailing.objects.none(), required=False, empty_label=_("Any mailing")
     )
     status = forms.ChoiceField(
-        choices=[("", "Any status"), *Attempt.Status.choices], required=False
+        choices=[("", _("Any status")), *Attempt.Status.choices], required=False
     )
     date_from = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"})
     )
     date_to = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"})
     )
 
     def __init__(self, *args, mailings, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["mailing"].queryset = mailings
-        self.fields["mailing"].label_from_instance = lambda m: f"#{m.pk} {m.message.subject}"
+        mailing = cast(forms.ModelChoiceField, self.fields["mailing"])
+        mailing.queryset = mailings
+        mailing.label_from_instance = lambda obj: f"#{obj.pk} {obj.message.subject}"  # type: ignore[method-assign]

@@ -1,7 +1,5 @@
-"""What every dashboard answer shares, whichever view (or exception) produced it, and the one
-log line of a refused action."""
+"""What every dashboard answer shares, whichever view (or exception) produced it."""
 
-import logging
 from collections.abc import Callable
 
 from django.core.exceptions import PermissionDenied
@@ -11,34 +9,17 @@ from django.urls import get_resolver, get_urlconf, reverse
 from django.utils.cache import patch_cache_control
 from django.utils.functional import SimpleLazyObject
 
-logger = logging.getLogger(__name__)
+from core.refusals import log_refusal
 
 _DASHBOARD_PREFIX = SimpleLazyObject(lambda: reverse("mailing:dashboard"))
-
-
-def log_refusal(request: HttpRequest, *, reason: str) -> None:
-    """One WARNING line for an action the site refused: who, which action, why. No traceback:
-    a refusal is the rule working, not a fault."""
-    match = request.resolver_match
-    user = getattr(request, "user", None)
-    logger.warning(
-        "action.refused",
-        extra={
-            "user_id": user.pk if user is not None and user.is_authenticated else None,
-            "action": match.view_name if match else None,
-            "method": request.method,
-            "path": request.path,
-            "reason": reason,
-        },
-    )
 
 
 class DashboardMiddleware:
     """* Every answer under /dashboard/ is private to the signed-in user and revalidated
       (`Cache-Control: private, no-cache`): pages, redirects, and the 403/404 answers that views
       raise as exceptions alike.
-    * A PermissionDenied is logged once, by `log_refusal`, instead of by django.request with
-      a traceback; the answer is the site's usual 403 page.
+    * A PermissionDenied is logged once, by `core.refusals.log_refusal`, instead of by
+      django.request with a traceback; the answer is the site's usual 403 page.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -57,5 +38,5 @@ class DashboardMiddleware:
         response = get_exception_response(request, get_resolver(get_urlconf()), 403, exception)
         # Django's own mark of a logged response: django.request would otherwise log this 403
         # a second time (BaseHandler.get_response logs every 4xx it has not seen logged).
-        response._has_been_logged = True
+        response._has_been_logged = True  # type: ignore[attr-defined]
         return response

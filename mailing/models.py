@@ -6,6 +6,8 @@ A `Mailing` is its owner's plan. Each due occurrence of it becomes a `Run` holdi
 rows. The delivery engine in `mailing.delivery` is the only code that moves deliveries.
 """
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -16,6 +18,10 @@ from .validators import validate_name, validate_single_line
 
 
 class OwnedModel(models.Model):
+    # How a row reaches its owner, for the permission rule (`core.roles.objects_for`); the
+    # delivery records below reach it through their mailing.
+    owner_lookup: ClassVar[str] = "owner"
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -133,6 +139,7 @@ class Run(models.Model):
         SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Send now"
 
+    owner_lookup: ClassVar[str] = "mailing__owner"
     mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="runs")
     occurrence = models.DateTimeField()
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
@@ -170,6 +177,7 @@ class Delivery(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    owner_lookup: ClassVar[str] = "run__mailing__owner"
     # No index of its own: the unique (run, recipient) and the queue index start with run,
     # and every index is one more write per state change.
     run = models.ForeignKey(
@@ -223,6 +231,7 @@ class Attempt(models.Model):
         SUCCESS = "success", "Success"
         FAILURE = "failure", "Failure"
 
+    owner_lookup: ClassVar[str] = "mailing__owner"
     # Indexed through the (mailing, …) indexes below; one index fewer to write per attempt.
     mailing = models.ForeignKey(
         Mailing, on_delete=models.CASCADE, related_name="attempts", db_index=False
@@ -254,6 +263,7 @@ class Attempt(models.Model):
 class DailyStat(models.Model):
     """Attempts per mailing per (local) day, kept by the same commits that write attempts."""
 
+    owner_lookup: ClassVar[str] = "mailing__owner"
     mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="daily_stats")
     day = models.DateField()
     successes = models.PositiveBigIntegerField(default=0)

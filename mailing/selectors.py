@@ -14,12 +14,11 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
+from core.roles import get_object_for, is_manager, objects_for
 from users.models import User
-from users.roles import is_manager
 
 from . import cache
 from .models import Attempt, DailyStat, Delivery, Mailing, Message, Recipient, Run
-from .permissions import get_object_for, objects_for
 
 PAGE_SIZE = 25
 # What pages show of an owner. Rows are cached (Redis in production), so their owner is
@@ -207,7 +206,7 @@ def mailings_with_counts(*, queryset: QuerySet) -> QuerySet:
         .order_by()
         .values("mailing")
         .annotate(n=Count("*"))
-        .values("n")
+        .values("n")  # type: ignore[misc]  # django-stubs does not see the through model's annotation
     )
     return _with_owner(queryset.select_related("message")).annotate(
         recipient_count=Coalesce(Subquery(recipient_count), 0),

@@ -23,6 +23,7 @@ from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message as EmailMessage
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ def _controller(handler: "_Handler", **options):
             refusal = handler.sink._pop(_GREETING)
             if refusal:
                 await self.push(_reply(refusal))
-                self.transport.close()
+                if self.transport is not None:
+                    self.transport.close()
                 return
             await super()._handle_client()
 
@@ -132,7 +134,7 @@ class SmtpSink:
         self._received: list[Received] = []
         self._counts: Counter[str] = Counter()
         self._scripts: dict[str, deque[str]] = defaultdict(deque)
-        self._controller = None
+        self._controller: Any = None  # aiosmtpd is imported when a sink starts
 
     # -- control ---------------------------------------------------------------------------
 

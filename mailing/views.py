@@ -1,137 +1,134 @@
-"""Dashboard views: glue between requests, the permission rule, selectors and services."""
+"""Dashboard views of campaign data: glue between requests, selectors and services.
 
-from collections.abc import Callable
+A view looks the object up through the permission rule (someone else's answers 404), parses
+the input with a form and hands the write to one service, which decides what the user may do
+(403) and what the rules refuse (a ValidationError shown next to the field, or a refusal shown
+as a flash message). A GET writes nothing, so a page that offers a write asks the rule itself
+whether to offer it.
+"""
+
 from datetime import timedelta
+from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
+from django.db.models import Model
+from django.forms import BaseForm
+from django.forms.models import model_to_dict
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
-from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.text import capfirst
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views import View
-from django.views.generic import CreateView, DeleteView, DetailView, TemplateView, UpdateView
+from django.views.generic import FormView, TemplateView
 
-from users.roles import is_manager
+from core.refusals import ActionRefused
+from core.roles import (
+    can_manage,
+    can_write,
+    ensure_can_write,
+    get_object_for,
+    is_manager,
+    objects_for,
+)
+from core.views import DashboardMixin, ListPageMixin, OwnedObjectMixin, refuse, show_errors
 
 from . import selectors, services
 from .forms import AttemptFilterForm, MailingForm, MessageForm, RecipientForm, ScheduleForm
-from .middleware import log_refusal
-from .models import DailyStat, Mailing, Message, Recipient
-from .permissions import (
-    can_manage,
-    can_write,
-    ensure_can_manage,
-    ensure_can_write,
-    get_object_for,
-    objects_for,
-)
+from .models import DailyStat, Mailing, Message, Recipient, Run
+
+# --- Form and delete pages of one model ----------------------------------------------------------
 
 
-class DashboardMixin(LoginRequiredMixin):
-    """Signed-in users only. (Every answer under /dashboard/ is marked private by
-    `mailing.middleware.DashboardMiddleware`, error pages included.)"""
+class OwnedPageMixin(OwnedObjectMixin, DashboardMixin):
+    """A page about one object of `model`: its name, and where Cancel leads."""
 
+    list_url: str
 
-def refuse(request: HttpRequest, refusal: services.ActionRefused, *, flash: bool = True) -> None:
-    """A service refused the action: log it once and, unless the form shows why, say why."""
-    log_refusal(request, reason=str(refusal))
-    if flash:
-        messages.error(request, str(refusal))
+    def page_context(self, obj: Model | None) -> dict[str, Any]:
+        return {
+            "object": obj,
+            "model_name": self.model._meta.verbose_name,
+            "cancel_url": reverse(self.list_url),
+        }
 
-
-class OwnedObjectMixin:
-    """Looks the object up through the permission rule: someone else's answers 404."""
-
-    model = None
-
-    def get_object(self, queryset=None):
-        return get_object_for(self.request.user, self.model, pk=self.kwargs["pk"])
-
-
-class WritableObjectMixin(OwnedObjectMixin):
-    """The object must be the user's to change; a manager or a blocked owner gets 403."""
-
-    def get_object(self, queryset=None):
-        obj = super().get_object(queryset)
+    def offered(self, obj: Model | None) -> None:
+        """A GET writes nothing: the rule decides here whether the page offers the write
+        (403 for a manager or a blocked account). The POST is decided by the service."""
         ensure_can_write(self.request.user, obj)
-        return obj
 
 
-class OwnedPageMixin(DashboardMixin):
-    """Form and delete pages of one model: its name, and where Cancel leads."""
-
-    model = None
-    list_url = ""
-
-    def get_context_data(self, **kwargs) -> dict:
-        context = super().get_context_data(**kwargs)
-        context["model_name"] = self.model._meta.verbose_name
-        context["cancel_url"] = reverse(self.list_url)
-        return context
-
-
-class OwnedFormMixin(OwnedPageMixin):
-    """Create/update glue: the form gets the owner, the service does the write."""
+class OwnedFormView(OwnedPageMixin, FormView):
+    """The form of a new object (no pk in the URL) or of one of the user's to edit. A valid
+    form goes to `save`, one service call; what the service refuses comes back on the form."""
 
     template_name = "mailing/form.html"
-    success_message = "Saved."
+    success_message: str | Promise = ""
+    object: Any = None
 
-    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.user.is_authenticated and "pk" not in kwargs:
-            ensure_can_write(request.user)  # creating
-        return super().dispatch(request, *args, **kwargs)
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.object = self.get_object_or_none()
+        self.offered(self.object)
+        return super().get(request, *args, **kwargs)
 
-    def get_form_kwargs(self) -> dict:
-        kwargs = super().get_form_kwargs()
-        kwargs["owner"] = self.request.user
-        return kwargs
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.object = self.get_object_or_none()
+        return super().post(request, *args, **kwargs)
 
-    def perform_save(self, form):
-        return services.save_owned(user=self.request.user, form=form)
+    def get_object_or_none(self) -> Any:
+        return self.get_object() if "pk" in self.kwargs else None
 
-    def form_valid(self, form) -> HttpResponse:
+    def get_initial(self) -> dict[str, Any]:
+        if self.object is None:
+            return super().get_initial()
+        return model_to_dict(self.object, fields=list(self.get_form_class().base_fields))
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(**self.page_context(self.object), **kwargs)
+
+    def save(self, data: dict[str, Any]) -> Model:
+        raise NotImplementedError
+
+    def form_valid(self, form: BaseForm) -> HttpResponse:
         try:
-            self.object = self.perform_save(form)
-        except services.ActionRefused as refusal:
-            # A refusal the service put on a field (an address saved meanwhile) shows there.
-            refuse(self.request, refusal, flash=not form.errors)
+            self.object = self.save(form.cleaned_data)
+        except ValidationError as error:
+            show_errors(form, error)
             return self.form_invalid(form)
-        messages.success(self.request, self.success_message)
+        except ActionRefused as refusal:
+            refuse(self.request, refusal)
+            return self.form_invalid(form)
+        messages.success(self.request, str(self.success_message))
         return redirect(self.get_success_url())
 
 
-class OwnedDeleteMixin(OwnedPageMixin, WritableObjectMixin):
+class OwnedDeleteView(OwnedPageMixin, TemplateView):
+    """ "Delete …?" and its confirmation, which goes to `perform_delete`, one service call."""
+
     template_name = "mailing/confirm_delete.html"
 
-    def perform_delete(self, obj) -> None:
-        raise NotImplementedError
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        obj = self.get_object()
+        self.offered(obj)
+        return self.render_to_response(self.get_context_data(**self.page_context(obj)))
 
-    def form_valid(self, form) -> HttpResponse:
-        # DeleteView.post has looked the object up (and checked the rule) into self.object.
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        obj = self.get_object()
         try:
-            self.perform_delete(self.object)
-        except services.ActionRefused as refusal:
-            refuse(self.request, refusal)
-            return redirect(self.request.path)
-        messages.success(self.request, f"{self.model._meta.verbose_name.capitalize()} deleted.")
+            self.perform_delete(obj)
+        except ActionRefused as refusal:
+            refuse(request, refusal)
+            return redirect(request.path)
+        name = capfirst(self.model._meta.verbose_name)
+        messages.success(request, gettext("%(name)s deleted.") % {"name": name})
         return redirect(self.list_url)
 
-
-class ListPageMixin(DashboardMixin):
-    """A paginated list: the page number, the query string to keep across pages, and
-    whether the user may create (which decides the "New …" buttons and empty-state actions)."""
-
-    def page_number(self) -> str:
-        return self.request.GET.get("page", "1")
-
-    def get_context_data(self, **kwargs) -> dict:
-        query = self.request.GET.copy()
-        query.pop("page", None)
-        return super().get_context_data(
-            query=query.urlencode(), can_create=can_write(self.request.user), **kwargs
-        )
+    def perform_delete(self, obj: Any) -> None:
+        raise NotImplementedError
 
 
 # --- Dashboard ---------------------------------------------------------------------------------
@@ -140,8 +137,8 @@ class ListPageMixin(DashboardMixin):
 class DashboardView(DashboardMixin, TemplateView):
     template_name = "mailing/dashboard.html"
 
-    def get_context_data(self, **kwargs) -> dict:
-        user = self.request.user
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        user = self.user
         return super().get_context_data(
             can_create=can_write(user),
             totals=selectors.totals_for(user=user),
@@ -158,18 +155,18 @@ class DashboardView(DashboardMixin, TemplateView):
 class RecipientListView(ListPageMixin, TemplateView):
     template_name = "mailing/recipient_list.html"
 
-    def get_context_data(self, **kwargs) -> dict:
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         search = self.request.GET.get("q", "").strip()
         return super().get_context_data(
             page_obj=selectors.recipient_page(
-                user=self.request.user, search=search, number=self.page_number()
+                user=self.user, search=search, number=self.page_number()
             ),
             search=search,
             **kwargs,
         )
 
 
-class RecipientFormMixin(OwnedFormMixin):
+class RecipientFormView(OwnedFormView):
     model = Recipient
     form_class = RecipientForm
     list_url = "mailing:recipient_list"
@@ -178,20 +175,26 @@ class RecipientFormMixin(OwnedFormMixin):
         return reverse(self.list_url)
 
 
-class RecipientCreateView(RecipientFormMixin, CreateView):
-    success_message = "Recipient added."
+class RecipientCreateView(RecipientFormView):
+    success_message = _("Recipient added.")
+
+    def save(self, data: dict[str, Any]) -> Recipient:
+        return services.recipient_create(owner=self.user, **data)
 
 
-class RecipientUpdateView(RecipientFormMixin, WritableObjectMixin, UpdateView):
-    success_message = "Recipient updated."
+class RecipientUpdateView(RecipientFormView):
+    success_message = _("Recipient updated.")
+
+    def save(self, data: dict[str, Any]) -> Recipient:
+        return services.recipient_update(user=self.user, recipient=self.object, **data)
 
 
-class RecipientDeleteView(OwnedDeleteMixin, DeleteView):
+class RecipientDeleteView(OwnedDeleteView):
     model = Recipient
     list_url = "mailing:recipient_list"
 
-    def perform_delete(self, obj) -> None:
-        services.delete_recipient(user=self.request.user, recipient=obj)
+    def perform_delete(self, obj: Recipient) -> None:
+        services.recipient_delete(user=self.user, recipient=obj)
 
 
 # --- Messages ------------------------------------------------------------------------------------
@@ -200,52 +203,61 @@ class RecipientDeleteView(OwnedDeleteMixin, DeleteView):
 class MessageListView(ListPageMixin, TemplateView):
     template_name = "mailing/message_list.html"
 
-    def get_context_data(self, **kwargs) -> dict:
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         search = self.request.GET.get("q", "").strip()
         return super().get_context_data(
             page_obj=selectors.message_page(
-                user=self.request.user, search=search, number=self.page_number()
+                user=self.user, search=search, number=self.page_number()
             ),
             search=search,
             **kwargs,
         )
 
 
-class MessageDetailView(DashboardMixin, OwnedObjectMixin, DetailView):
+class MessageDetailView(OwnedObjectMixin, DashboardMixin, TemplateView):
     model = Message
     template_name = "mailing/message_detail.html"
 
-    def get_context_data(self, **kwargs) -> dict:
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        message = self.get_object()
         return super().get_context_data(
-            can_write=can_write(self.request.user, self.object),
-            mailings=self.object.mailings.order_by("-created_at")[:20],
+            object=message,
+            can_write=can_write(self.request.user, message),
+            mailings=message.mailings.order_by("-created_at")[:20],
             **kwargs,
         )
 
 
-class MessageFormMixin(OwnedFormMixin):
+class MessageFormView(OwnedFormView):
     model = Message
     form_class = MessageForm
     list_url = "mailing:message_list"
 
     def get_success_url(self) -> str:
+        assert self.object is not None
         return reverse("mailing:message_detail", args=[self.object.pk])
 
 
-class MessageCreateView(MessageFormMixin, CreateView):
-    success_message = "Message saved."
+class MessageCreateView(MessageFormView):
+    success_message = _("Message saved.")
+
+    def save(self, data: dict[str, Any]) -> Message:
+        return services.message_create(owner=self.user, **data)
 
 
-class MessageUpdateView(MessageFormMixin, WritableObjectMixin, UpdateView):
-    success_message = "Message updated."
+class MessageUpdateView(MessageFormView):
+    success_message = _("Message updated.")
+
+    def save(self, data: dict[str, Any]) -> Message:
+        return services.message_update(user=self.user, message=self.object, **data)
 
 
-class MessageDeleteView(OwnedDeleteMixin, DeleteView):
+class MessageDeleteView(OwnedDeleteView):
     model = Message
     list_url = "mailing:message_list"
 
-    def perform_delete(self, obj) -> None:
-        services.delete_message(user=self.request.user, message=obj)
+    def perform_delete(self, obj: Message) -> None:
+        services.message_delete(user=self.user, message=obj)
 
 
 # --- Mailings ------------------------------------------------------------------------------------
@@ -254,13 +266,13 @@ class MessageDeleteView(OwnedDeleteMixin, DeleteView):
 class MailingListView(ListPageMixin, TemplateView):
     template_name = "mailing/mailing_list.html"
 
-    def get_context_data(self, **kwargs) -> dict:
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         status = self.request.GET.get("status", "")
         owner = self.request.GET.get("owner", "")
         owner_id = int(owner) if owner.isdigit() else None
         return super().get_context_data(
             page_obj=selectors.mailing_page(
-                user=self.request.user, status=status, owner_id=owner_id, number=self.page_number()
+                user=self.user, status=status, owner_id=owner_id, number=self.page_number()
             ),
             status=status,
             owner_id=owner_id,
@@ -272,8 +284,10 @@ class MailingListView(ListPageMixin, TemplateView):
 class MailingDetailView(ListPageMixin, TemplateView):
     template_name = "mailing/mailing_detail.html"
 
-    def get_context_data(self, *, schedule_form: ScheduleForm | None = None, **kwargs) -> dict:
-        user = self.request.user
+    def get_context_data(
+        self, *, schedule_form: ScheduleForm | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        user = self.user
         mailing = selectors.mailing_detail(user=user, pk=self.kwargs["pk"])
         stats = objects_for(user, DailyStat).filter(mailing=mailing)
         return super().get_context_data(
@@ -289,26 +303,27 @@ class MailingDetailView(ListPageMixin, TemplateView):
                 filters=selectors.AttemptFilter(mailing=mailing),
                 number=self.page_number(),
             ),
-            schedule_form=schedule_form or ScheduleForm(mailing=mailing),
+            schedule_form=schedule_form or ScheduleForm(),
             # A refused time comes back with the modal open and the error under the field.
             schedule_open=schedule_form is not None,
             **kwargs,
         )
 
 
-class MailingFormMixin(OwnedFormMixin):
+class MailingFormView(OwnedFormView):
     model = Mailing
     form_class = MailingForm
     list_url = "mailing:mailing_list"
     template_name = "mailing/mailing_form.html"
 
-    def perform_save(self, form):
-        return services.save_mailing(user=self.request.user, form=form)
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "owner": self.user}
 
     def get_success_url(self) -> str:
+        assert self.object is not None
         return reverse("mailing:mailing_detail", args=[self.object.pk])
 
-    def get_context_data(self, **kwargs) -> dict:
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         # What the user must create first: the page links there rather than offer empty lists.
         fields = context["form"].fields
@@ -317,102 +332,120 @@ class MailingFormMixin(OwnedFormMixin):
         return context
 
 
-class MailingCreateView(MailingFormMixin, CreateView):
-    success_message = "Mailing saved. It starts by itself at its first send time."
+class MailingCreateView(MailingFormView):
+    success_message = _("Mailing saved. It starts by itself at its first send time.")
 
-    def get_initial(self) -> dict:
+    def get_initial(self) -> dict[str, Any]:
         now = timezone.localtime().replace(second=0, microsecond=0)
         return {"first_send_at": now, "end_at": now + timedelta(days=30)}
 
+    def save(self, data: dict[str, Any]) -> Mailing:
+        return services.mailing_create(owner=self.user, **data)
 
-class MailingUpdateView(MailingFormMixin, WritableObjectMixin, UpdateView):
-    success_message = "Mailing updated."
+
+class MailingUpdateView(MailingFormView):
+    success_message = _("Mailing updated.")
+
+    def save(self, data: dict[str, Any]) -> Mailing:
+        return services.mailing_update(user=self.user, mailing=self.object, **data)
 
 
-class MailingDeleteView(OwnedDeleteMixin, DeleteView):
+class MailingDeleteView(OwnedDeleteView):
     model = Mailing
     list_url = "mailing:mailing_list"
 
-    def perform_delete(self, obj) -> None:
-        services.delete_mailing(user=self.request.user, mailing=obj)
+    def perform_delete(self, obj: Mailing) -> None:
+        services.mailing_delete(user=self.user, mailing=obj)
 
 
-def _act_and_redirect(
-    request: HttpRequest, mailing: Mailing, act: Callable[[], str]
-) -> HttpResponse:
-    """Run a mailing action; back to the mailing (or the list) with what it did, or why not."""
-    try:
-        text = act()
-    except services.ActionRefused as refusal:
-        refuse(request, refusal)
-    else:
-        messages.success(request, text)
+def _back_to(request: HttpRequest, mailing: Mailing) -> HttpResponse:
+    """After an action: back to the mailing, or to the list it was taken from."""
     if request.POST.get("next") == "list":
         return redirect("mailing:mailing_list")
     return redirect("mailing:mailing_detail", mailing.pk)
 
 
-class MailingActionView(DashboardMixin, OwnedObjectMixin, View):
-    """POST-only actions on one mailing; each redirects back with a flash message."""
+def _queued_cancelled(count: int) -> str:
+    return ngettext(
+        "%(count)d queued message cancelled", "%(count)d queued messages cancelled", count
+    ) % {"count": count}
+
+
+class MailingActionView(OwnedObjectMixin, DashboardMixin, View):
+    """POST-only actions on one mailing; each redirects back with what it did, or why not."""
 
     model = Mailing
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         mailing = self.get_object()
-        return _act_and_redirect(request, mailing, lambda: self.act(request, mailing))
+        try:
+            text = self.act(mailing)
+        except ActionRefused as refusal:
+            refuse(request, refusal)
+        else:
+            messages.success(request, text)
+        return _back_to(request, mailing)
 
-    def act(self, request: HttpRequest, mailing: Mailing) -> str:
+    def act(self, mailing: Mailing) -> str:
         raise NotImplementedError
 
 
-def _queued_cancelled(count: int) -> str:
-    return f"{count} queued message{pluralize(count)} cancelled"
-
-
 class MailingSendNowView(MailingActionView):
-    def act(self, request: HttpRequest, mailing: Mailing) -> str:
-        run = services.send_now(user=request.user, mailing=mailing)
+    def act(self, mailing: Mailing) -> str:
+        run: Run = services.mailing_send_now(user=self.user, mailing=mailing)
         count = run.deliveries.count()
-        return f"Sending to {count} recipient{pluralize(count)} has started."
+        return ngettext(
+            "Sending to %(count)d recipient has started.",
+            "Sending to %(count)d recipients has started.",
+            count,
+        ) % {"count": count}
 
 
 class MailingStopView(MailingActionView):
-    def act(self, request: HttpRequest, mailing: Mailing) -> str:
-        cancelled = services.stop_mailing(user=request.user, mailing=mailing)
-        return f"Mailing stopped; {_queued_cancelled(cancelled)}."
+    def act(self, mailing: Mailing) -> str:
+        cancelled = services.mailing_stop(user=self.user, mailing=mailing)
+        return gettext("Mailing stopped; %(cancelled)s.") % {
+            "cancelled": _queued_cancelled(cancelled)
+        }
+
+
+class MailingDisableView(MailingActionView):
+    def act(self, mailing: Mailing) -> str:
+        cancelled = services.mailing_disable(manager=self.user, mailing=mailing)
+        return gettext("Mailing #%(pk)s disabled; %(cancelled)s.") % {
+            "pk": mailing.pk,
+            "cancelled": _queued_cancelled(cancelled),
+        }
 
 
 class MailingScheduleView(MailingDetailView):
-    """The mailing page's schedule modal. A valid time goes to the service and back to the
-    page with a flash message; a refused one re-renders the page (400) with the modal open
-    and the error under the field."""
+    """The mailing page's schedule modal. A time the service takes goes back to the page
+    with a flash message; a refused one re-renders the page (400) with the modal open and the
+    error under the field."""
 
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        mailing = get_object_for(request.user, Mailing, pk=pk)
-        ensure_can_write(request.user, mailing)
-        form = ScheduleForm(request.POST, mailing=mailing)
-        if not form.is_valid():
-            return self.render_to_response(self.get_context_data(schedule_form=form), status=400)
-        send_at = form.cleaned_data["send_at"]
-
-        def schedule() -> str:
-            services.schedule_mailing(user=request.user, mailing=mailing, send_at=send_at)
-            return f"Next send set to {timezone.localtime(send_at):%Y-%m-%d %H:%M}."
-
-        return _act_and_redirect(request, mailing, schedule)
-
-
-class MailingDisableView(MailingActionView):
-    def act(self, request: HttpRequest, mailing: Mailing) -> str:
-        ensure_can_manage(request.user, "disable")
-        cancelled = services.disable_mailing(manager=request.user, mailing=mailing)
-        return f"Mailing #{mailing.pk} disabled; {_queued_cancelled(cancelled)}."
+        mailing = get_object_for(self.request.user, Mailing, pk=pk)
+        form = ScheduleForm(request.POST)
+        if form.is_valid():
+            send_at = form.cleaned_data["send_at"]
+            try:
+                services.mailing_schedule(user=self.user, mailing=mailing, send_at=send_at)
+            except ValidationError as error:
+                show_errors(form, error)
+            except ActionRefused as refusal:
+                refuse(request, refusal)
+                return _back_to(request, mailing)
+            else:
+                when = f"{timezone.localtime(send_at):%Y-%m-%d %H:%M}"
+                messages.success(request, gettext("Next send set to %(when)s.") % {"when": when})
+                return _back_to(request, mailing)
+        return self.render_to_response(self.get_context_data(schedule_form=form), status=400)
 
 
-class MailingProgressView(DashboardMixin, OwnedObjectMixin, View):
+class MailingProgressView(OwnedObjectMixin, DashboardMixin, View):
     """JSON for the live progress bar on the mailing page."""
 
     model = Mailing
@@ -430,8 +463,8 @@ class MailingProgressView(DashboardMixin, OwnedObjectMixin, View):
 class AttemptListView(ListPageMixin, TemplateView):
     template_name = "mailing/attempt_list.html"
 
-    def get_context_data(self, **kwargs) -> dict:
-        user = self.request.user
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        user = self.user
         mailings = objects_for(user, Mailing).select_related("message").order_by("-created_at")
         form = AttemptFilterForm(self.request.GET or None, mailings=mailings)
         filters = selectors.AttemptFilter()

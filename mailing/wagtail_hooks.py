@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from wagtail_modeladmin.helpers import PermissionHelper
 from wagtail_modeladmin.options import ModelAdmin, ModelAdminGroup, modeladmin_register
 
-from users.roles import is_manager
+from core.roles import is_manager
 
 from .models import Attempt, Mailing, Message, Recipient
 
@@ -33,7 +33,7 @@ class CampaignModelAdmin(ModelAdmin):
     permission_helper_class = ReadOnlyForManagers
     inspect_view_enabled = True
     list_per_page = 50
-    related = ("owner",)
+    related: tuple[str, ...] = ("owner",)
 
     def get_queryset(self, request: HttpRequest):
         # Every column that crosses a relation is fetched in the same query.
@@ -81,8 +81,8 @@ class MailingAdmin(CampaignModelAdmin):
     def state(self, obj: Mailing) -> str:
         return "Disabled" if obj.is_disabled else obj.get_status_display()
 
-    state.short_description = "status"
-    state.admin_order_field = "status"
+    state.short_description = "status"  # type: ignore[attr-defined]
+    state.admin_order_field = "status"  # type: ignore[attr-defined]
 
 
 class AttemptAdmin(CampaignModelAdmin):

@@ -22,7 +22,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    FloatRect,
+    Locator,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
@@ -35,7 +43,7 @@ from e2e.browser import (  # noqa: E402 - needs BASE_DIR on the path
 )
 from mailing.smtp_sink import SmtpSink, free_port  # noqa: E402
 
-VIEWPORT = {"width": 1280, "height": 860}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 860}
 USER = ("user@example.com", "demo-user-pass")
 MANAGER = ("manager@example.com", "demo-manager-pass")
 EDITOR = ("editor@example.com", "demo-editor-pass")
@@ -113,17 +121,23 @@ def uncover_first_paragraph(editor: Page) -> None:
     over the start of the body: make the window just tall enough that the body's first
     paragraph ends above the bar, so the picture shows title, intro, cover and some text."""
 
+    def box_of(locator: Locator) -> FloatRect:
+        position = locator.bounding_box()
+        if position is None:
+            raise SystemExit(f"Not on the editor's page: {locator}")
+        return position
+
     def bottom(box: Locator) -> float:
-        position = box.bounding_box()
+        position = box_of(box)
         return position["y"] + position["height"]
 
     # The body's paragraphs are the page's only rich text (Draftail's contenteditable boxes).
     paragraph = editor.locator("[contenteditable=true]").first
     expect(paragraph).not_to_be_empty()
     bar = editor.locator("footer.footer")
-    height = bottom(paragraph) + bar.bounding_box()["height"] + 24  # a little air above the bar
+    height = bottom(paragraph) + box_of(bar)["height"] + 24  # a little air above the bar
     editor.set_viewport_size({"width": VIEWPORT["width"], "height": round(height)})
-    if bottom(paragraph) > bar.bounding_box()["y"]:
+    if bottom(paragraph) > box_of(bar)["y"]:
         raise SystemExit("The editor's action bar still covers the body's first paragraph.")
 
 
@@ -139,7 +153,10 @@ def send_for_real(user: Page, env: dict[str, str]) -> None:
     to an SMTP server on loopback (which refuses one address), while the page watches."""
     user.get_by_role("link", name="Mailings", exact=True).click()
     user.get_by_role("link", name="Your weekly digest").click()
-    mailing_id = re.search(r"/mailings/(\d+)/", user.url).group(1)
+    found = re.search(r"/mailings/(\d+)/", user.url)
+    if found is None:
+        raise SystemExit(f"Not a mailing's page: {user.url}")
+    mailing_id = found.group(1)
     user.get_by_test_id("send-now").click()
     with SmtpSink() as sink:
         sink.script("grace.hopper@example.net", "550")

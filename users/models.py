@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
@@ -11,7 +13,7 @@ from .validators import (
 )
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     """Creates users identified by email alone (there is no username)."""
 
     use_in_migrations = True
@@ -40,7 +42,7 @@ class UserManager(BaseUserManager):
 class User(AbstractUser):
     """A person with an account: signs in with a verified email address."""
 
-    username = None
+    username = None  # type: ignore[assignment]  # email-only accounts
     email = models.EmailField("email address", unique=True)
     avatar = models.ImageField(
         upload_to="avatars/%Y/%m/",
@@ -61,9 +63,9 @@ class User(AbstractUser):
     )
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
     class Meta:
         ordering = ["email"]

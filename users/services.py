@@ -1,24 +1,58 @@
-"""Writes on user accounts: profile updates and a manager's block / unblock."""
+"""Writes on user accounts: the profile, and a manager's block / unblock."""
 
 import logging
+from typing import Any, TypedDict, Unpack
 
+from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from mailing import services as mailing_services
-from mailing.permissions import ensure_can_manage
+from core.roles import ensure_can_manage
+from core.signals import account_blocked
 
 from .models import User
 
 logger = logging.getLogger(__name__)
 
 
-@transaction.atomic
-def block_user(*, actor: User, user: User) -> None:
-    """Block the account and stop everything of theirs that is queued or running.
+class ProfileFields(TypedDict, total=False):
+    """What a person edits of their own profile. `avatar`: a new picture, or None to remove
+    the one they have."""
 
-    Raises PermissionDenied unless the rule (`mailing.permissions.can_manage`) lets `actor`.
-    """
+    first_name: str
+    last_name: str
+    avatar: File | None
+    phone: str
+    country: str
+
+
+PROFILE_FIELDS = frozenset(ProfileFields.__annotations__)
+
+
+@transaction.atomic
+def user_profile_update(*, user: User, **fields: Unpack[ProfileFields]) -> User:
+    """Change what is given of `user`'s profile (a field left out stays as it is) and write
+    only that. Raises a ValidationError naming the field for a value the model refuses (a
+    phone number of letters, a picture that is too large or not a picture)."""
+    unknown = set(fields) - PROFILE_FIELDS
+    if unknown:
+        raise TypeError(f"Not a profile field: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(user, name, "" if name == "avatar" and value is None else value)
+    user.full_clean(
+        exclude=[field.name for field in User._meta.concrete_fields if field.name not in fields]
+    )
+    user.save(update_fields=list(fields))
+    logger.info("user.profile_updated", extra={"user_id": user.pk, "fields": sorted(fields)})
+    return user
+
+
+@transaction.atomic
+def user_block(*, actor: User, user: User) -> None:
+    """Block the account and stop everything of theirs that is queued or running (the
+    campaigns app does that on `core.signals.account_blocked`, in this transaction).
+
+    Raises PermissionDenied unless the rule (`core.roles.can_manage`) lets `actor`."""
     ensure_can_manage(actor, "block", user)
     if user.is_blocked:
         return
@@ -26,7 +60,8 @@ def block_user(*, actor: User, user: User) -> None:
     user.blocked_at = timezone.now()
     user.blocked_by = actor
     user.save(update_fields=["is_blocked", "blocked_at", "blocked_by"])
-    stopped = mailing_services.stop_mailings_of_blocked_owner(owner=user)
+    answers: list[tuple[Any, Any]] = account_blocked.send(sender=User, user=user, actor=actor)
+    stopped = sum(answer for _, answer in answers if isinstance(answer, int))
     logger.info(
         "user.blocked",
         extra={"user_id": user.pk, "actor_id": actor.pk, "mailings_stopped": stopped},
@@ -34,11 +69,10 @@ def block_user(*, actor: User, user: User) -> None:
 
 
 @transaction.atomic
-def unblock_user(*, actor: User, user: User) -> None:
+def user_unblock(*, actor: User, user: User) -> None:
     """Give the account back its writes (its stopped mailings stay stopped).
 
-    Raises PermissionDenied unless the rule (`mailing.permissions.can_manage`) lets `actor`.
-    """
+    Raises PermissionDenied unless the rule (`core.roles.can_manage`) lets `actor`."""
     ensure_can_manage(actor, "unblock", user)
     if not user.is_blocked:
         return
@@ -47,10 +81,3 @@ def unblock_user(*, actor: User, user: User) -> None:
     user.blocked_by = None
     user.save(update_fields=["is_blocked", "blocked_at", "blocked_by"])
     logger.info("user.unblocked", extra={"user_id": user.pk, "actor_id": actor.pk})
-
-
-def update_profile(*, form) -> User:
-    """Save the signed-in user's profile form."""
-    user = form.save()
-    logger.info("user.profile_updated", extra={"user_id": user.pk})
-    return user

@@ -8,8 +8,8 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_migrate, post_save, pre_save
 from django.dispatch import receiver
 
+from .groups import sync_groups_after_migrate
 from .models import User
-from .roles import sync_groups_after_migrate
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from wagtail.test.utils.form_data import inline_formset, nested_form_data, rich_
 from blog.models import BlogIndexPage, BlogPage
 from blog.tests.factories import blog_index, cover_image, make_post
 from home.models import HomePage
-from users.roles import BLOGGERS, PUBLISHERS, REVIEW
+from users.groups import BLOGGERS, PUBLISHERS, REVIEW
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from django import forms, template
 from django.forms.boundfield import BoundField
 from django.utils.safestring import SafeString
 
-from blog.selectors import image_version as _image_version
+from blog.fragments import image_version as _image_version
 from users.adapter import MAIL_FAILED_TAG
 
 register = template.Library()
@@ -40,5 +40,5 @@ def bootstrap(field: BoundField) -> SafeString:
 @register.filter
 def image_version(image) -> str:
     """What identifies this image's file, for the key of a cached fragment that shows it (""
-    for no image): see blog.selectors.image_version."""
+    for no image): see blog.fragments.image_version."""
     return _image_version(image)

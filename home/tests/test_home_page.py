@@ -13,7 +13,7 @@ from blog.models import BlogPage
 from blog.selectors import live_post_ids, random_posts
 from blog.tests.factories import blog_index, make_post, make_posts
 from mailing.models import Mailing, Recipient
-from users.roles import BLOGGERS
+from users.groups import BLOGGERS
 
 
 def card_titles(response) -> list[str]:

@@ -1,6 +1,7 @@
 """`manage.py seed_demo`: demo content that can be loaded again and again."""
 
 import io
+from typing import Any
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -15,8 +16,8 @@ from blog.models import BlogIndexPage, BlogPage
 from home.management.commands.seed_demo import DEMO_ACCOUNTS
 from home.models import HomePage
 from mailing.models import Attempt, DailyStat, Mailing, Message, Recipient
+from users.groups import BLOGGERS, MANAGERS, PUBLISHERS
 from users.models import User
-from users.roles import BLOGGERS, MANAGERS, PUBLISHERS
 
 COUNTED = [
     Page,
@@ -105,7 +106,8 @@ def test_demo_roles(seeded):
     index = BlogIndexPage.objects.get()
     editor = User.objects.get(email="editor@example.com")
     assert index.permissions_for_user(editor).can_publish_subpage()
-    assert Group.objects.get(name=BLOGGERS).page_permissions.filter(page=index).exists()
+    bloggers: Any = Group.objects.get(name=BLOGGERS)  # page_permissions: Wagtail's relation
+    assert bloggers.page_permissions.filter(page=index).exists()
 
 
 @pytest.mark.django_db

@@ -23,7 +23,7 @@ class GracefulStop:
         self.signum: int | None = None
         self._notice = notice
         self._on_stop = on_stop
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, signal._HANDLER] = {}
 
     @property
     def exit_code(self) -> int:

@@ -9,7 +9,9 @@ from django.core.management.base import OutputWrapper
 
 
 class ProgressBar:
-    def __init__(self, *, total: int, stream: TextIO, label: str = "", width: int = 30) -> None:
+    def __init__(
+        self, *, total: int, stream: TextIO | OutputWrapper, label: str = "", width: int = 30
+    ) -> None:
         self.total = max(total, 0)
         self.stream = stream
         self.label = label

@@ -13,10 +13,11 @@ from users.models import User
 
 def home_totals(client: Client) -> tuple[int, int]:
     html = client.get("/").content.decode()
-    return tuple(
+    mailings, recipients = (
         int(re.search(rf'data-testid="total-{name}">(\d+)<', html)[1])
         for name in ("mailings", "recipients")
     )
+    return mailings, recipients
 
 
 # Transactional: the cached totals are renewed when the deletion commits.

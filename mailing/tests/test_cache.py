@@ -12,7 +12,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from mailing import cache, selectors, services
-from mailing.forms import RecipientForm
 from mailing.models import Mailing, Recipient
 from users.models import User
 
@@ -118,9 +117,7 @@ def test_a_status_change_by_the_scheduler_shows_in_the_cached_mailing_list(
 
 
 def _add_recipient(user: User, email: str) -> None:
-    form = RecipientForm({"email": email, "full_name": "New"}, owner=user)
-    assert form.is_valid()
-    services.save_owned(user=user, form=form)
+    services.recipient_create(owner=user, email=email, full_name="New")
 
 
 def _emails_seen_by_another_request(user: User) -> list[str]:

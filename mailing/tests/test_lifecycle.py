@@ -21,8 +21,9 @@ pytestmark = pytest.mark.django_db
 FORMAT = "%Y-%m-%dT%H:%M"
 
 
-def edit_form(mailing: Mailing, **changes) -> MailingForm:
-    """The edit form as the owner posts it: every field as loaded, with `changes`."""
+def edit_form(mailing: Mailing, **changes) -> dict:
+    """The edit form as the owner posts it: every field as loaded, with `changes`; what the
+    form makes of it, as the view hands it to the service."""
     values = {
         "message": mailing.message_id,
         "recipients": list(mailing.recipients.values_list("pk", flat=True)),
@@ -33,9 +34,9 @@ def edit_form(mailing: Mailing, **changes) -> MailingForm:
     }
     for name in ("first_send_at", "end_at"):
         values[name] = timezone.localtime(values[name]).strftime(FORMAT)
-    form = MailingForm(data=values, instance=mailing, owner=mailing.owner)
+    form = MailingForm(data=values, owner=mailing.owner)
     assert form.is_valid(), form.errors
-    return form
+    return form.cleaned_data
 
 
 def disable(mailing: Mailing) -> None:
@@ -61,7 +62,7 @@ def test_send_now_sees_a_disable_or_block_committed_after_the_request_loaded_the
     meanwhile(loaded)
 
     with pytest.raises(services.ActionRefused, match=re.escape(reason)):
-        services.send_now(user=user, mailing=loaded)
+        services.mailing_send_now(user=user, mailing=loaded)
 
     assert not Run.objects.filter(mailing=loaded).exists()
     assert Mailing.objects.get(pk=loaded.pk).status == Mailing.Status.CREATED
@@ -73,7 +74,7 @@ def test_schedule_sees_a_disable_committed_after_the_request_loaded_the_mailing(
     disable(loaded)
 
     with pytest.raises(services.ActionRefused, match="A manager has disabled this mailing"):
-        services.schedule_mailing(
+        services.mailing_schedule(
             user=user, mailing=loaded, send_at=timezone.now() + timedelta(days=1)
         )
 
@@ -87,9 +88,9 @@ def test_an_edit_saved_after_a_manager_disabled_the_mailing_leaves_it_disabled(
     loaded = Mailing.objects.get(pk=mailing.pk)
     new_end = loaded.end_at + timedelta(days=10)
     form = edit_form(loaded, end_at=new_end)
-    services.disable_mailing(manager=manager, mailing=Mailing.objects.get(pk=mailing.pk))
+    services.mailing_disable(manager=manager, mailing=Mailing.objects.get(pk=mailing.pk))
 
-    services.save_mailing(user=user, form=form)
+    services.mailing_update(user=user, mailing=loaded, **form)
 
     mailing.refresh_from_db()
     assert mailing.is_disabled and mailing.disabled_by == manager
@@ -106,7 +107,7 @@ def test_an_edit_is_refused_once_the_scheduler_started_a_run_since_the_page_load
     assert delivery.start_due_runs()
 
     with pytest.raises(services.ActionRefused, match="being sent right now"):
-        services.save_mailing(user=user, form=form)
+        services.mailing_update(user=user, mailing=loaded, **form)
 
     mailing.refresh_from_db()
     assert mailing.status == Mailing.Status.LAUNCHED
@@ -121,11 +122,11 @@ def test_editing_anything_but_the_plan_keeps_a_time_set_with_schedule(user, make
         first_send_at=timezone.now() + timedelta(days=1),
     )
     when = (timezone.localtime() + timedelta(days=3)).replace(second=0, microsecond=0)
-    services.schedule_mailing(user=user, mailing=mailing, send_at=when)
+    services.mailing_schedule(user=user, mailing=mailing, send_at=when)
 
     loaded = Mailing.objects.get(pk=mailing.pk)
-    services.save_mailing(
-        user=user, form=edit_form(loaded, end_at=loaded.end_at + timedelta(days=7))
+    services.mailing_update(
+        user=user, mailing=loaded, **edit_form(loaded, end_at=loaded.end_at + timedelta(days=7))
     )
 
     mailing.refresh_from_db()
@@ -138,20 +139,18 @@ def test_changing_the_first_send_or_the_periodicity_plans_the_schedule_again(use
         periodicity=Mailing.Periodicity.WEEKLY,
         first_send_at=timezone.now() + timedelta(days=1),
     )
-    services.schedule_mailing(
+    services.mailing_schedule(
         user=user, mailing=mailing, send_at=timezone.now() + timedelta(days=3)
     )
     first = (timezone.localtime() + timedelta(days=2)).replace(second=0, microsecond=0)
 
-    services.save_mailing(
-        user=user, form=edit_form(Mailing.objects.get(pk=mailing.pk), first_send_at=first)
-    )
+    loaded = Mailing.objects.get(pk=mailing.pk)
+    services.mailing_update(user=user, mailing=loaded, **edit_form(loaded, first_send_at=first))
     mailing.refresh_from_db()
     assert (mailing.schedule_anchor, mailing.next_send_at) == (first, first)
 
-    services.save_mailing(
-        user=user, form=edit_form(Mailing.objects.get(pk=mailing.pk), periodicity="daily")
-    )
+    loaded = Mailing.objects.get(pk=mailing.pk)
+    services.mailing_update(user=user, mailing=loaded, **edit_form(loaded, periodicity="daily"))
     mailing.refresh_from_db()
     assert (mailing.schedule_anchor, mailing.next_send_at) == (first, first)
     assert mailing.periodicity == Mailing.Periodicity.DAILY
@@ -162,7 +161,7 @@ def test_deleting_a_recipient_records_their_queued_deliveries_as_not_sent(user, 
     run = delivery.start_run(mailing=mailing)
     leaving, staying = mailing.recipients.order_by("email")
 
-    services.delete_recipient(user=user, recipient=leaving)
+    services.recipient_delete(user=user, recipient=leaving)
 
     [attempt] = Attempt.objects.filter(mailing=mailing)
     assert (attempt.email, attempt.status, attempt.run_id) == (leaving.email, "failure", run.pk)
@@ -186,7 +185,7 @@ def test_blocking_a_user_stops_their_mailings_in_the_same_few_queries_however_ma
 
         actor = User.objects.get(pk=manager.pk)  # each round loads the manager's permissions
         with CaptureQueriesContext(connection) as captured:
-            user_services.block_user(actor=actor, user=owner)
+            user_services.user_block(actor=actor, user=owner)
 
         queries.append(len(captured))
         launched = Mailing.objects.filter(owner=owner).exclude(pk=waiting.pk)

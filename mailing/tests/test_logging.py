@@ -4,6 +4,7 @@ import json
 import logging
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -14,7 +15,7 @@ from site_project.logging import MakedirsRotatingFileHandler, StructuredFormatte
 pytestmark = pytest.mark.django_db
 
 
-def events(caplog) -> dict[str, logging.LogRecord]:
+def events(caplog) -> dict[str, Any]:  # records with the event's fields
     return {record.getMessage(): record for record in caplog.records}
 
 
@@ -72,7 +73,7 @@ def test_blocks_disables_and_sign_ins_are_logged(user, manager, client_for, capl
 # --- Refused actions -----------------------------------------------------------------------------
 
 
-def refusals(caplog) -> list[logging.LogRecord]:
+def refusals(caplog) -> list[Any]:
     return [r for r in caplog.records if r.getMessage() == "action.refused"]
 
 

@@ -12,8 +12,10 @@ from mailing.schedule import latest_occurrence, next_occurrence, occurrence
 UTC = ZoneInfo("UTC")
 
 
-def at(*args: int, tz: ZoneInfo = UTC) -> datetime:
-    return datetime(*args, tzinfo=tz)
+def at(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, *, tz: ZoneInfo = UTC
+) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=tz)
 
 
 @pytest.mark.parametrize(

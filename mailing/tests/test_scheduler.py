@@ -171,7 +171,7 @@ def test_send_now_on_a_due_periodic_mailing_is_that_occurrence_not_an_extra_one(
             first_send_at=START - timedelta(minutes=1),
             end_at=START + timedelta(days=10),
         )
-        services.send_now(user=user, mailing=mailing)
+        services.mailing_send_now(user=user, mailing=mailing)
         tick()
         tick()
 

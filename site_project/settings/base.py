@@ -73,6 +73,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    "core",
     "home",
     "blog",
     "mailing",
@@ -365,6 +366,6 @@ LOGGING = {
     "loggers": {
         "django": {"level": "WARNING"},
         "apscheduler": {"level": "WARNING"},
-        **{app: {"level": LOG_LEVEL} for app in ("home", "blog", "mailing", "users")},
+        **{app: {"level": LOG_LEVEL} for app in ("core", "home", "blog", "mailing", "users")},
     },
 }

@@ -23,7 +23,7 @@ MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="test-media-"))
 atexit.register(shutil.rmtree, MEDIA_ROOT, ignore_errors=True)
 ALLOWED_HOSTS = ["*"]
 SERVE_MEDIA = True
-ACCOUNT_RATE_LIMITS = False
+ACCOUNT_RATE_LIMITS = False  # type: ignore[assignment]  # allauth: False turns every limit off
 WAGTAILADMIN_BASE_URL = "http://testserver"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -35,7 +35,9 @@ elif env_str("TEST_DB_NAME"):
     # Lets two test runs share one PostgreSQL server without dropping each other's database.
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DB_NAME")}
 
-LOGGING["handlers"]["file"]["filename"] = str(Path(tempfile.gettempdir()) / "site-test.log")
+LOGGING["handlers"]["file"]["filename"] = str(  # type: ignore[index]
+    Path(tempfile.gettempdir()) / "site-test.log"
+)
 # Serve static files from the app folders as they are, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

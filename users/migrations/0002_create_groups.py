@@ -1,6 +1,6 @@
 from django.db import migrations
 
-# Frozen here, not imported from users.roles: a migration must not change with the code.
+# Frozen here, not imported from users.groups: a migration must not change with the code.
 ROLE_GROUPS = ["Managers", "Bloggers", "Publishers"]
 
 
@@ -10,7 +10,7 @@ def create_groups(apps, schema_editor):
     Historical models only: this runs on every fresh database, before migrations written later,
     so it must not touch the current models (a field added to BlogIndexPage or Collection later
     would make their queries fail here). The groups get their permissions, which need every
-    app's current models, once the whole migrate is done: users.roles.sync_groups_after_migrate
+    app's current models, once the whole migrate is done: users.groups.sync_groups_after_migrate
     (a post_migrate receiver in users.signals).
     """
     Group = apps.get_model("auth", "Group")

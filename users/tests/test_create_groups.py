@@ -6,8 +6,9 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
+from core.roles import is_manager
+from users.groups import BLOGGERS, MANAGERS, PUBLISHERS
 from users.models import User
-from users.roles import BLOGGERS, MANAGERS, PUBLISHERS, is_manager
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from wagtail.models import GroupApprovalTask, GroupCollectionPermission, GroupPagePermission
 
-from users.roles import BLOGGERS, MANAGERS, PUBLISHERS, REVIEW, WAGTAIL_DEFAULT_GROUPS
+from users.groups import BLOGGERS, MANAGERS, PUBLISHERS, REVIEW, WAGTAIL_DEFAULT_GROUPS
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 

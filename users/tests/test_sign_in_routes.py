@@ -11,7 +11,7 @@ from wagtail.models import PageViewRestriction
 
 from blog.tests.factories import make_post
 from conftest import PASSWORD
-from users.roles import PUBLISHERS
+from users.groups import PUBLISHERS
 
 LOGIN = reverse("account_login")
 

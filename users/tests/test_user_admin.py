@@ -124,7 +124,7 @@ def test_a_manager_cannot_block_themselves_or_staff(
 def blocked_manager(make_user, manager) -> User:
     """A manager whom another manager has blocked."""
     boss = make_user("blocked-boss@example.com", manager=True)
-    services.block_user(actor=manager, user=boss)
+    services.user_block(actor=manager, user=boss)
     boss.refresh_from_db()
     return boss
 
@@ -191,11 +191,11 @@ def test_a_blocked_manager_is_refused_every_managers_action(
 def test_the_block_services_apply_the_same_rule(blocked_manager, manager, user):
     # Every caller goes through the rule, not only the web pages.
     with pytest.raises(PermissionDenied):
-        services.block_user(actor=blocked_manager, user=user)
+        services.user_block(actor=blocked_manager, user=user)
     with pytest.raises(PermissionDenied):
-        services.unblock_user(actor=blocked_manager, user=blocked_manager)
+        services.user_unblock(actor=blocked_manager, user=blocked_manager)
     with pytest.raises(PermissionDenied):
-        services.unblock_user(actor=manager, user=manager)
+        services.user_unblock(actor=manager, user=manager)
     user.refresh_from_db()
     blocked_manager.refresh_from_db()
     assert not user.is_blocked and blocked_manager.is_blocked

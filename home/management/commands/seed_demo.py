@@ -8,6 +8,7 @@ import colorsys
 import io
 import random
 from datetime import timedelta
+from typing import Any
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
@@ -26,8 +27,8 @@ from home.models import HomePage
 from mailing import cache
 from mailing.delivery import add_daily_stats
 from mailing.models import Attempt, Mailing, Message, Recipient
+from users.groups import BLOGGERS, MANAGERS, PUBLISHERS, sync_groups
 from users.models import User
-from users.roles import BLOGGERS, MANAGERS, PUBLISHERS, sync_groups
 
 ADMIN = "administrator"
 EDITOR = "editor"
@@ -254,7 +255,7 @@ class Command(BaseCommand):
             cover = image_model(title=f"Cover: {title}")
             cover.file = ImageFile(io.BytesIO(draw_cover(number, title)), name=f"{slug}.png")
             cover.save()
-            body = [{"type": "paragraph", "value": f"<p>{paragraphs[0]}</p>"}]
+            body: list[dict[str, Any]] = [{"type": "paragraph", "value": f"<p>{paragraphs[0]}</p>"}]
             body.append({"type": "quote", "value": {"text": quote, "attribution": "The team"}})
             body.append({"type": "paragraph", "value": f"<p>{paragraphs[1]}</p>"})
             post = BlogPage(
@@ -342,7 +343,8 @@ class Command(BaseCommand):
     def _history(self, mailing: Mailing, recipients: list[Recipient], *, start) -> None:
         """Thirteen days of past attempts so the dashboard chart has something to show."""
         rng = random.Random(7)
-        attempts, totals = [], {}
+        attempts: list[Attempt] = []
+        totals: dict[tuple[int, object], tuple[int, int]] = {}
         for day in range(13):
             at = start + timedelta(days=day, minutes=1)
             for recipient in recipients:

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from users.roles import sync_groups
+from users.groups import sync_groups
 
 
 class Command(BaseCommand):

@@ -1,4 +1,5 @@
-"""The site's roles as auth groups, and the one test for "is this user a manager".
+"""The site's roles as auth groups: who is in which group, and what each group holds. (What a
+role may do on the dashboard is the rule in `core.roles`.)
 
 Where the groups get what they hold:
 * the data migration users/0002 creates the three groups (historical models only, so it keeps
@@ -65,11 +66,6 @@ _COLLECTION_PERMISSIONS = {
     BLOGGERS: ["add_image", "change_image", "choose_image"],
     PUBLISHERS: ["add_image", "change_image", "choose_image"],
 }
-
-
-def is_manager(user) -> bool:
-    """Managers (and superusers) see every user's campaigns, read-only."""
-    return bool(user and user.is_authenticated and user.has_perm("mailing.view_all_campaigns"))
 
 
 def _permission(dotted: str) -> Permission:

@@ -10,18 +10,20 @@ from django.db.models import Model
 
 from users.models import User
 
-from .. import permissions
+from .. import roles
 
 register = template.Library()
 
 
 @register.simple_tag
-def can_write(user: User, obj: Model | None = None) -> bool:
-    """`permissions.can_write` for a template."""
-    return permissions.can_write(user, obj)
+def can_write(user: roles.AnyUser, obj: Model | None = None) -> bool:
+    """`core.roles.can_write` for a template."""
+    return roles.can_write(user, obj)
 
 
 @register.simple_tag
-def can_manage(user: User, action: permissions.ManagerAction, target: User | None = None) -> bool:
-    """`permissions.can_manage` for a template."""
-    return permissions.can_manage(user, action, target)
+def can_manage(
+    user: roles.AnyUser, action: roles.ManagerAction, target: User | None = None
+) -> bool:
+    """`core.roles.can_manage` for a template."""
+    return roles.can_manage(user, action, target)

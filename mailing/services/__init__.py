@@ -1,0 +1,46 @@
+"""Writes on campaign data, one module per concern; this package is their one way in.
+
+Every function takes keyword-only plain data (models and values, never a form), checks the
+permission rule itself (`core.roles`: PermissionDenied, answered 403), keeps the per-owner
+caches honest (`cache.bump`) and leaves a structured log line. Input the rules refuse raises
+`django.core.exceptions.ValidationError` naming the field; an action the object's current
+state does not allow raises `ActionRefused`, whose text says why.
+
+* `recipients`: recipient_create, recipient_update, recipient_delete
+* `messages`: message_create, message_update, message_delete
+* `mailings`: mailing_create, mailing_update, mailing_delete
+* `actions`: mailing_send_now, mailing_schedule, mailing_stop, mailing_disable,
+  mailings_stop_for_blocked_owner
+"""
+
+from core.refusals import ActionRefused
+
+from .actions import (
+    mailing_disable,
+    mailing_schedule,
+    mailing_send_now,
+    mailing_stop,
+    mailings_stop_for_blocked_owner,
+)
+from .mailings import mailing_create, mailing_delete, mailing_update
+from .messages import message_create, message_delete, message_update
+from .recipients import DUPLICATE_EMAIL, recipient_create, recipient_delete, recipient_update
+
+__all__ = [
+    "DUPLICATE_EMAIL",
+    "ActionRefused",
+    "mailing_create",
+    "mailing_delete",
+    "mailing_disable",
+    "mailing_schedule",
+    "mailing_send_now",
+    "mailing_stop",
+    "mailing_update",
+    "mailings_stop_for_blocked_owner",
+    "message_create",
+    "message_delete",
+    "message_update",
+    "recipient_create",
+    "recipient_delete",
+    "recipient_update",
+]
