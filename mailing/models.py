@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .validators import validate_name, validate_single_line
 
@@ -48,6 +49,34 @@ class Recipient(OwnedModel):
 
     def __str__(self) -> str:
         return f"{self.full_name} <{self.email}>"
+
+
+class Suppression(OwnedModel):
+    """An address its owner must not mail again: the person unsubscribed, or it bounced.
+
+    Kept by (owner, address), not by recipient: deleting the recipient, adding it again or
+    importing it keeps the address suppressed. The delivery engine leaves suppressed
+    addresses out of every run of the owner's mailings."""
+
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        BOUNCED = "bounced", _("Bounced")
+
+    email = models.EmailField(max_length=254)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    # What caused it, for the owner: the server's reply to a bounce, the page of an unsubscribe.
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                F("owner"), Lower("email"), name="mailing_suppression_owner_email_ci_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_reason_display()})"
 
 
 class Message(OwnedModel):
