@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test install install-dev browser lint check migrate seed scheduler \
-        bench-pages bench-send bench-web screenshots clean
+        bench-pages bench-send bench-web bench-redis-outage screenshots clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,11 @@ bench-send: install-dev
 
 bench-web: install-dev
 	scripts/bench-web.sh
+
+## Sign-in times with Redis up, stopped and not answering (a private redis-server; rolled back)
+bench-redis-outage: install-dev
+	$(PY) manage.py migrate --noinput -v0
+	LOG_LEVEL=WARNING $(PY) manage.py bench_redis_outage $(BENCH_ARGS)
 
 screenshots: install-dev browser
 	$(PY) scripts/screenshots.py

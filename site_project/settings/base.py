@@ -167,22 +167,53 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # "default" holds the site's caches (the home page's copy, page fragments, the live post ids,
 # dashboard lists and stats, Wagtail's own); "sessions" holds sign-ins, when Redis is there.
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL:
-    _redis = {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "site"),
+
+
+def redis_caches(url: str, key_prefix: str = "site") -> dict:
+    """The "default" and "sessions" caches on the Redis at `url` (the outage tests use it too).
+
+    django-redis behind a circuit breaker: while Redis is away, calls skip it at once (site
+    caches miss, rate-limit counters count in the process, sessions come from the database)
+    and it is tried again every few seconds (site_project/redis_cache.py)."""
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.retry import Retry
+
+    redis = {
+        "BACKEND": "site_project.redis_cache.ResilientRedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": key_prefix,
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            # A Redis outage degrades to cache misses instead of breaking pages.
-            "IGNORE_EXCEPTIONS": True,
-            "SOCKET_CONNECT_TIMEOUT": 2,
-            "SOCKET_TIMEOUT": 2,
+            # Redis answers in a millisecond; a host that does not answer costs at most this
+            # long, once per RETRY_AFTER_SECONDS and process.
+            "SOCKET_CONNECT_TIMEOUT": 0.5,
+            "SOCKET_TIMEOUT": 1,
+            # One immediate retry on a dropped connection (a pooled connection to a Redis that
+            # restarted), none on timeouts: redis-py's own default client retries ten times
+            # with backoff.
+            "CONNECTION_POOL_KWARGS": {
+                "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            },
+            "RETRY_AFTER_SECONDS": 5,
         },
     }
-    CACHES = {"default": _redis, "sessions": {**_redis}}
-    # Shared by every web worker: a sign-in holds whichever worker answers the next request.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    return {
+        "default": {
+            **redis,
+            # allauth's rate-limit counters (and their locks) count in the process while Redis
+            # is away: limits still hold per process, and a correct password still gets in.
+            "OPTIONS": {**redis["OPTIONS"], "LOCAL_FALLBACK_KEY_PREFIXES": ["allauth:rl:"]},
+        },
+        "sessions": redis,
+    }
+
+
+if REDIS_URL:
+    CACHES = redis_caches(REDIS_URL, env_str("CACHE_KEY_PREFIX", "site"))
+    # The database keeps every session; Redis spares the query that reads it. Shared by every
+    # web worker, and a Redis outage signs nobody out (site_project/redis_cache.py).
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
     SESSION_CACHE_ALIAS = "sessions"
 else:
     CACHES = {
