@@ -1,3 +1,6 @@
+from allauth.account.adapter import get_adapter
+from allauth.account.forms import ResetPasswordForm as AllauthResetPasswordForm
+from allauth.account.internal.userkit import filter_users_by_email
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
@@ -28,3 +31,19 @@ class ProfileForm(forms.ModelForm):
         limit = filesizeformat(settings.AVATAR_MAX_BYTES)
         pixels = f"{AVATAR_MAX_SIDE} by {AVATAR_MAX_SIDE} pixels"
         self.fields["avatar"].help_text = f"JPEG, PNG, GIF or WebP, at most {limit} and {pixels}."
+
+
+class ResetPasswordForm(AllauthResetPasswordForm):
+    """allauth's password reset form, answering alike whether the address has an account.
+
+    With ACCOUNT_PREVENT_ENUMERATION off (for the sign-up form's sake, see settings), allauth's
+    form says "not assigned to any user account". Here an unknown address is accepted like a
+    known one: the same redirect and page, and a mail to the address either way (allauth's
+    "unknown account" mail, which says no account uses it and links to sign-up)."""
+
+    def clean_email(self) -> str:
+        email = get_adapter().clean_email(self.cleaned_data["email"].lower())
+        self.users = filter_users_by_email(
+            email, is_active=True, prefer_verified=True, for_login=True
+        )
+        return self.cleaned_data["email"]

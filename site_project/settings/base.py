@@ -263,10 +263,10 @@ ACCOUNT_UNIQUE_EMAIL = True
 # A taken address is refused on the sign-up and email forms, next to the field, as the issue
 # asks. allauth's default hides it (and mails the address owner instead), which leaves a person
 # who mistyped their address, or forgot they had an account, waiting for a mail that explains
-# nothing. The price: anyone can learn whether an address has an account here, and the
-# password-reset form says so too ("not assigned to any user account"). The reset form gives
-# away nothing the sign-up form does not already show; allauth's rate limits (signup,
-# reset_password) slow down anyone probing addresses in bulk through either.
+# nothing. The price: anyone can learn whether an address has an account here by trying to sign
+# up with it, which sends a verification mail to that address when it is free and is limited by
+# the "signup" rate. The password-reset form, whose probing would cost nothing and leave no
+# trace, answers alike for every address (users.forms.ResetPasswordForm, in ACCOUNT_FORMS).
 ACCOUNT_PREVENT_ENUMERATION = False
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
@@ -277,6 +277,7 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = env_str("ACCOUNT_EMAIL_SUBJECT_PREFIX", "[Campaigns] ")
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = env_str("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
 ACCOUNT_ADAPTER = "users.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"reset_password": "users.forms.ResetPasswordForm"}
 # A signed-in person sent to the sign-in page (Wagtail does that when they may not enter
 # /admin/, or a private page needs another account) sees the form and the reason, instead of
 # being bounced back to `next`, which would send them straight back here: a redirect loop.
