@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev browser lint check migrate seed scheduler \
+.PHONY: run test install install-dev messages browser lint check migrate seed scheduler \
         bench-pages bench-send bench-web bench-redis-outage screenshots clean
 
 $(VENV)/bin/python:
@@ -21,10 +21,18 @@ $(VENV)/.deps-dev: requirements.txt requirements-dev.txt constraints.txt | $(VEN
 	$(PIP) install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@ $(VENV)/.deps-run
 
-install: $(VENV)/.deps-run
-install-dev: $(VENV)/.deps-dev
+# The translations: locale/*.po (committed) compiled into .mo files (not committed).
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+$(MO_FILES): %.mo: %.po | $(VENV)/.deps-run
+	@scripts/ensure-gettext.sh
+	$(PY) manage.py compilemessages --ignore=.venv -v0
 
-## run: install, migrate, seed demo content once, serve on http://127.0.0.1:8000 with the scheduler beside it
+install: $(VENV)/.deps-run $(MO_FILES)
+install-dev: $(VENV)/.deps-dev $(MO_FILES)
+messages: install-dev
+	$(PY) manage.py makemessages -l ru --ignore=.venv --ignore=staticfiles --ignore=var --no-obsolete
+
+## run: install, migrate, seed demo content once, serve on http://$(HOST):$(PORT) with the scheduler beside it
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty

@@ -4,9 +4,14 @@ from allauth.account.internal.userkit import filter_users_by_email
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
 
 from .models import User
-from .validators import AVATAR_FORMATS, AVATAR_MAX_SIDE
+from .validators import AVATAR_FORMATS, AVATAR_MAX_SIDE, available_time_zones
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in available_time_zones()]
 
 
 class AvatarInput(forms.ClearableFileInput):
@@ -17,9 +22,17 @@ class AvatarInput(forms.ClearableFileInput):
 
 
 class ProfileForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        choices=time_zone_choices,
+        # Left out of a submission (an older form, a script): the zone stays what it was.
+        required=False,
+        help_text=_("Times you see and enter are in this time zone."),
+    )
+
     class Meta:
         model = User
-        fields = ["first_name", "last_name", "avatar", "phone", "country"]
+        fields = ["first_name", "last_name", "avatar", "phone", "country", "language", "time_zone"]
         widgets = {
             "avatar": AvatarInput(attrs={"accept": ",".join(AVATAR_FORMATS.values())}),
             "phone": forms.TextInput(attrs={"placeholder": "+44 20 7946 0958", "type": "tel"}),
@@ -31,6 +44,10 @@ class ProfileForm(forms.ModelForm):
         limit = filesizeformat(settings.AVATAR_MAX_BYTES)
         pixels = f"{AVATAR_MAX_SIDE} by {AVATAR_MAX_SIDE} pixels"
         self.fields["avatar"].help_text = f"JPEG, PNG, GIF or WebP, at most {limit} and {pixels}."
+        self.fields["language"].choices = [("", _("Your browser's language")), *settings.LANGUAGES]
+
+    def clean_time_zone(self) -> str:
+        return self.cleaned_data["time_zone"] or self.instance.time_zone
 
 
 class ResetPasswordForm(AllauthResetPasswordForm):

@@ -103,17 +103,29 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # The site's name and address in allauth's mails (set from SITE_NAME and SITE_URL after
+    # every migrate: users.signals).
+    "django.contrib.sites",
+    "csp",
 ]
+SITE_ID = 1
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every answer; Wagtail's admin gets its own (site_project/csp.py).
+    "site_project.csp.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language from the language cookie (the switcher), then Accept-Language, then
+    # LANGUAGE_CODE; a signed-in user's own choice wins (users.middleware, below).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     # ETags for every GET whose view did not set one; answers 304 on a match.
     "django.middleware.http.ConditionalGetMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in user's language and time zone, from their profile, for every page.
+    "users.middleware.UserPreferencesMiddleware",
     "mailing.middleware.DashboardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -135,6 +147,8 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.debug",
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "site_project.context_processors.site",
@@ -274,7 +288,9 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
 ACCOUNT_CHANGE_EMAIL = True
 ACCOUNT_EMAIL_NOTIFICATIONS = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
-ACCOUNT_EMAIL_SUBJECT_PREFIX = env_str("ACCOUNT_EMAIL_SUBJECT_PREFIX", "[Campaigns] ")
+ACCOUNT_EMAIL_SUBJECT_PREFIX = env_str(
+    "ACCOUNT_EMAIL_SUBJECT_PREFIX", f"[{env_str('SITE_NAME', 'Campaigns')}] "
+)
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = env_str("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
 ACCOUNT_ADAPTER = "users.adapter.AccountAdapter"
 ACCOUNT_FORMS = {"reset_password": "users.forms.ResetPasswordForm"}
@@ -304,7 +320,9 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
         "(usually port 587), EMAIL_USE_SSL is TLS from the first byte (usually port 465)."
     )
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Campaigns <noreply@localhost>")
+DEFAULT_FROM_EMAIL = env_str(
+    "DEFAULT_FROM_EMAIL", f"{env_str('SITE_NAME', 'Campaigns')} <noreply@localhost>"
+)
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -327,10 +345,48 @@ MAILING_RETRY_BASE_SECONDS = env_int("MAILING_RETRY_BASE_SECONDS", 60)
 MAILING_TICK_SECONDS = env_int("MAILING_TICK_SECONDS", 5)
 
 # --- Internationalisation ---------------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
+# The site's language for a visitor who has not chosen one and whose browser asks for neither
+# of LANGUAGES: `ru` (the service's first users write Russian) or `en`.
+LANGUAGE_CODE = env_str("LANGUAGE_CODE", "ru")
+LANGUAGES = [("ru", "Русский"), ("en", "English")]
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise ImproperlyConfigured(f"LANGUAGE_CODE must be ru or en, not {LANGUAGE_CODE!r}.")
+# Translations: locale/<language>/LC_MESSAGES/django.po, compiled by `make` (compilemessages).
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The default for every user's own time zone (their profile), and the scheduler's.
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+
+# --- Content-Security-Policy (django-csp 4) ------------------------------------------------------
+# Scripts and styles only from our own files: an injected <script>, onclick= or javascript: link
+# runs nothing, and no inline style= applies (the templates use classes, and scripts that size
+# things set element.style, which CSP allows). data: images are Bootstrap's own SVG icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        # As X_FRAME_OPTIONS: only our own pages may frame ours (Wagtail's preview).
+        "frame-ancestors": ["'self'"],
+    }
+}
+# Added under /admin/ only: Wagtail's admin writes inline scripts and style attributes, evaluates
+# some of its scripts, and shows uploads and previews as blob: URLs.
+WAGTAIL_ADMIN_CSP_UPDATE = {
+    "script-src": ["'unsafe-inline'", "'unsafe-eval'"],
+    "style-src": ["'unsafe-inline'"],
+    "img-src": ["blob:"],
+    "font-src": ["data:"],
+    "worker-src": ["'self'", "blob:"],
+}
 
 # --- Static and media -------------------------------------------------------------------------
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -348,8 +404,14 @@ SERVE_MEDIA = env_bool("SERVE_MEDIA", False)
 AVATAR_MAX_BYTES = env_int("AVATAR_MAX_BYTES", 2 * 1024 * 1024)
 
 # --- Wagtail ----------------------------------------------------------------------------------
-WAGTAIL_SITE_NAME = env_str("SITE_NAME", "Campaigns")
-WAGTAILADMIN_BASE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# The site's name (navbar, page titles, mails) and its public address (links in mails).
+SITE_NAME = env_str("SITE_NAME", "Campaigns")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+WAGTAIL_SITE_NAME = SITE_NAME
+WAGTAILADMIN_BASE_URL = SITE_URL
+# The admin speaks the user's language (the site's switcher, users.User.language): Wagtail's own
+# "preferred language" is kept equal to it (users.signals), and offers the same languages.
+WAGTAILADMIN_PERMITTED_LANGUAGES = LANGUAGES
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 WAGTAILDOCS_EXTENSIONS = ["csv", "docx", "odt", "pdf", "pptx", "rtf", "txt", "xlsx", "zip"]
 WAGTAIL_ENABLE_UPDATE_CHECK = False
