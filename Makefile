@@ -6,8 +6,8 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev browser lint check migrate seed scheduler \
-        bench-pages bench-send bench-web screenshots clean
+.PHONY: run test install install-dev messages browser lint check migrate seed scheduler \
+        bench-pages bench-send bench-web bench-redis-outage screenshots clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,18 @@ $(VENV)/.deps-dev: requirements.txt requirements-dev.txt constraints.txt | $(VEN
 	$(PIP) install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@ $(VENV)/.deps-run
 
-install: $(VENV)/.deps-run
-install-dev: $(VENV)/.deps-dev
+# The translations: locale/*.po (committed) compiled into .mo files (not committed).
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+$(MO_FILES): %.mo: %.po | $(VENV)/.deps-run
+	@scripts/ensure-gettext.sh
+	$(PY) manage.py compilemessages --ignore=.venv -v0
 
-## run: install, migrate, seed demo content once, serve on http://127.0.0.1:8000 with the scheduler beside it
+install: $(VENV)/.deps-run $(MO_FILES)
+install-dev: $(VENV)/.deps-dev $(MO_FILES)
+messages: install-dev
+	$(PY) manage.py makemessages -l ru --ignore=.venv --ignore=staticfiles --ignore=var --no-obsolete
+
+## run: install, migrate, seed demo content once, serve on http://$(HOST):$(PORT) with the scheduler beside it
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty
@@ -77,6 +85,11 @@ bench-send: install-dev
 
 bench-web: install-dev
 	scripts/bench-web.sh
+
+## Sign-in times with Redis up, stopped and not answering (a private redis-server; rolled back)
+bench-redis-outage: install-dev
+	$(PY) manage.py migrate --noinput -v0
+	LOG_LEVEL=WARNING $(PY) manage.py bench_redis_outage $(BENCH_ARGS)
 
 screenshots: install-dev browser
 	$(PY) scripts/screenshots.py

@@ -8,7 +8,7 @@ from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from mailing.delivery import add_daily_stats
 from mailing.models import Attempt, Mailing, Message, Recipient
@@ -41,6 +41,15 @@ def _empty_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language_and_time_zone() -> Iterator[None]:
+    """Each test ends back in LANGUAGE_CODE and TIME_ZONE: a request in Russian, or by a user
+    in another time zone, leaves them active in this thread (as LocaleMiddleware does)."""
+    yield
+    translation.deactivate()
+    timezone.deactivate()
 
 
 @pytest.fixture

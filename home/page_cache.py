@@ -14,6 +14,8 @@ from the content: the cards differ per visit, so a content ETag would never matc
 that revalidates gets a 304 (from ConditionalGetMiddleware) and keeps its three cards until
 something on the page changes.
 
+Shells and cards are kept per language (LocaleMiddleware has chosen it before this runs).
+
 Nothing stale is read, because every key carries versions that writes renew:
 * the site's campaign-data version (`mailing.cache`, renewed by every write that changes the
   totals) — the totals are exact the moment data changes, as on a rendered page;
@@ -34,6 +36,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import quote_etag
+from django.utils.translation import get_language
 
 from blog.selectors import LIVE_POST_IDS_KEY
 from mailing import cache as campaign_cache
@@ -70,10 +73,10 @@ class Versions:
         return cls(pages_version(), campaign_cache.version(campaign_cache.SITE))
 
     def shell_key(self, request: HttpRequest) -> str:
-        return f"home:shell:{request.get_host()}:{self.pages}:{self.campaigns}"
+        return f"home:shell:{request.get_host()}:{get_language()}:{self.pages}:{self.campaigns}"
 
     def card_key(self, post_id: int) -> str:
-        return f"home:card:{self.pages}:{post_id}"
+        return f"home:card:{get_language()}:{self.pages}:{post_id}"
 
     def etag(self, shell: str) -> str | None:
         """The anonymous page's ETag: the versions, which change with anything it shows, and

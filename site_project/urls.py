@@ -4,13 +4,16 @@ from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
-from .views import AllauthLoginRedirect
+from .views import AllauthLoginRedirect, FaviconRedirect, csrf_token, set_language
 
 urlpatterns = [
     # Wagtail's sign-in pages lead to allauth's; before the Wagtail includes, which would
     # otherwise answer these paths.
     path("admin/login/", AllauthLoginRedirect.as_view(default_next="/admin/")),
     path("_util/login/", AllauthLoginRedirect.as_view()),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("i18n/csrf/", csrf_token, name="csrf_token"),
+    path("favicon.ico", FaviconRedirect.as_view()),
     path("admin/", include(wagtailadmin_urls)),
     path("documents/", include(wagtaildocs_urls)),
     path("accounts/", include("allauth.urls")),

@@ -1,8 +1,10 @@
 from typing import ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 from .validators import (
@@ -10,7 +12,13 @@ from .validators import (
     validate_avatar_image,
     validate_avatar_size,
     validate_phone,
+    validate_time_zone,
 )
+
+
+def default_time_zone() -> str:
+    """A new user's time zone: the site's (TIME_ZONE)."""
+    return settings.TIME_ZONE
 
 
 class UserManager(BaseUserManager["User"]):
@@ -56,6 +64,20 @@ class User(AbstractUser):
         default=False,
         help_text="A blocked user may sign in and read, but nothing of theirs is sent and "
         "they cannot create, edit or send.",
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=8,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_("Pages and mails in this language. Empty: your browser's language."),
+    )
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text=_("Times you see and enter are in this time zone."),
     )
     blocked_at = models.DateTimeField(null=True, blank=True)
     blocked_by = models.ForeignKey(

@@ -24,6 +24,8 @@ class ProfileFields(TypedDict, total=False):
     avatar: File | None
     phone: str
     country: str
+    language: str
+    time_zone: str
 
 
 PROFILE_FIELDS = frozenset(ProfileFields.__annotations__)

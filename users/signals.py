@@ -1,15 +1,23 @@
-"""Structured log lines for sign-ins, sign-outs and failed sign-ins; the role groups synced
-after every migrate; avatar files that no account points at any more removed."""
+"""Structured log lines for sign-ins, sign-outs and failed sign-ins; the role groups and the
+Sites framework's site synced after every migrate; avatar files that no account points at any
+more removed; a user's language and time zone mirrored to and from Wagtail's profile."""
 
 import logging
 
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import transaction
 from django.db.models.signals import post_delete, post_migrate, post_save, pre_save
 from django.dispatch import receiver
+from wagtail.users.models import UserProfile
 
+from site_project.sites import sync_site
+
+from . import preferences
 from .groups import sync_groups_after_migrate
 from .models import User
+
+PREFERENCE_FIELDS = {"language", "time_zone"}
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,30 @@ def sync_roles(sender, using, **kwargs) -> None:
     # Sent once per app; the users app's turn is enough (and its models are there).
     if sender.label == "users":
         sync_groups_after_migrate(using=using)
+
+
+@receiver(post_migrate)
+def sync_site_after_migrate(sender, using, **kwargs) -> None:
+    # The sites app's own turn: its table exists, and its default "example.com" is replaced.
+    if sender.label == "sites":
+        sync_site(using=using)
+
+
+@receiver(post_save, sender=User)
+def mirror_preferences_to_wagtail(
+    sender, instance, created, raw=False, update_fields=None, **kwargs
+):
+    if raw or (update_fields is not None and not PREFERENCE_FIELDS & set(update_fields)):
+        return
+    if created and not instance.language and instance.time_zone == settings.TIME_ZONE:
+        return  # Wagtail's defaults already say the same
+    preferences.mirror_to_wagtail(instance)
+
+
+@receiver(post_save, sender=UserProfile)
+def mirror_preferences_from_wagtail(sender, instance, raw=False, **kwargs) -> None:
+    if not raw:
+        preferences.mirror_from_wagtail(instance)
 
 
 @receiver(pre_save, sender=User)

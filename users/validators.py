@@ -1,7 +1,11 @@
+import functools
+import zoneinfo
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import FileExtensionValidator, RegexValidator
 from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, UnidentifiedImageError
 
 AVATAR_EXTENSIONS = ["jpg", "jpeg", "png", "gif", "webp"]
@@ -70,3 +74,14 @@ def validate_avatar_image(file) -> None:
             params={"width": width, "height": height, "side": AVATAR_MAX_SIDE},
             code="image_too_large",
         )
+
+
+@functools.cache
+def available_time_zones() -> tuple[str, ...]:
+    """IANA time zone names this machine knows (Python's zoneinfo), sorted."""
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in available_time_zones():
+        raise ValidationError(_("Choose a time zone from the list."), code="invalid_time_zone")

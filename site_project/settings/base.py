@@ -7,6 +7,7 @@ a local-memory cache and mail written as files under `var/mail/`.
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -104,17 +105,29 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # The site's name and address in allauth's mails (set from SITE_NAME and SITE_URL after
+    # every migrate: users.signals).
+    "django.contrib.sites",
+    "csp",
 ]
+SITE_ID = 1
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every answer; Wagtail's admin gets its own (site_project/csp.py).
+    "site_project.csp.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language from the language cookie (the switcher), then Accept-Language, then
+    # LANGUAGE_CODE; a signed-in user's own choice wins (users.middleware, below).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     # ETags for every GET whose view did not set one; answers 304 on a match.
     "django.middleware.http.ConditionalGetMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in user's language and time zone, from their profile, for every page.
+    "users.middleware.UserPreferencesMiddleware",
     "mailing.middleware.DashboardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -136,6 +149,8 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.debug",
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "site_project.context_processors.site",
@@ -168,22 +183,53 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # "default" holds the site's caches (the home page's copy, page fragments, the live post ids,
 # dashboard lists and stats, Wagtail's own); "sessions" holds sign-ins, when Redis is there.
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL:
-    _redis = {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "site"),
+
+
+def redis_caches(url: str, key_prefix: str = "site") -> dict:
+    """The "default" and "sessions" caches on the Redis at `url` (the outage tests use it too).
+
+    django-redis behind a circuit breaker: while Redis is away, calls skip it at once (site
+    caches miss, rate-limit counters count in the process, sessions come from the database)
+    and it is tried again every few seconds (site_project/redis_cache.py)."""
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.retry import Retry
+
+    redis: dict[str, Any] = {
+        "BACKEND": "site_project.redis_cache.ResilientRedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": key_prefix,
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            # A Redis outage degrades to cache misses instead of breaking pages.
-            "IGNORE_EXCEPTIONS": True,
-            "SOCKET_CONNECT_TIMEOUT": 2,
-            "SOCKET_TIMEOUT": 2,
+            # Redis answers in a millisecond; a host that does not answer costs at most this
+            # long, once per RETRY_AFTER_SECONDS and process.
+            "SOCKET_CONNECT_TIMEOUT": 0.5,
+            "SOCKET_TIMEOUT": 1,
+            # One immediate retry on a dropped connection (a pooled connection to a Redis that
+            # restarted), none on timeouts: redis-py's own default client retries ten times
+            # with backoff.
+            "CONNECTION_POOL_KWARGS": {
+                "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            },
+            "RETRY_AFTER_SECONDS": 5,
         },
     }
-    CACHES = {"default": _redis, "sessions": {**_redis}}
-    # Shared by every web worker: a sign-in holds whichever worker answers the next request.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    return {
+        "default": {
+            **redis,
+            # allauth's rate-limit counters (and their locks) count in the process while Redis
+            # is away: limits still hold per process, and a correct password still gets in.
+            "OPTIONS": {**redis["OPTIONS"], "LOCAL_FALLBACK_KEY_PREFIXES": ["allauth:rl:"]},
+        },
+        "sessions": redis,
+    }
+
+
+if REDIS_URL:
+    CACHES = redis_caches(REDIS_URL, env_str("CACHE_KEY_PREFIX", "site"))
+    # The database keeps every session; Redis spares the query that reads it. Shared by every
+    # web worker, and a Redis outage signs nobody out (site_project/redis_cache.py).
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
     SESSION_CACHE_ALIAS = "sessions"
 else:
     CACHES = {
@@ -233,10 +279,10 @@ ACCOUNT_UNIQUE_EMAIL = True
 # A taken address is refused on the sign-up and email forms, next to the field, as the issue
 # asks. allauth's default hides it (and mails the address owner instead), which leaves a person
 # who mistyped their address, or forgot they had an account, waiting for a mail that explains
-# nothing. The price: anyone can learn whether an address has an account here, and the
-# password-reset form says so too ("not assigned to any user account"). The reset form gives
-# away nothing the sign-up form does not already show; allauth's rate limits (signup,
-# reset_password) slow down anyone probing addresses in bulk through either.
+# nothing. The price: anyone can learn whether an address has an account here by trying to sign
+# up with it, which sends a verification mail to that address when it is free and is limited by
+# the "signup" rate. The password-reset form, whose probing would cost nothing and leave no
+# trace, answers alike for every address (users.forms.ResetPasswordForm, in ACCOUNT_FORMS).
 ACCOUNT_PREVENT_ENUMERATION = False
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
@@ -244,9 +290,12 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
 ACCOUNT_CHANGE_EMAIL = True
 ACCOUNT_EMAIL_NOTIFICATIONS = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
-ACCOUNT_EMAIL_SUBJECT_PREFIX = env_str("ACCOUNT_EMAIL_SUBJECT_PREFIX", "[Campaigns] ")
+ACCOUNT_EMAIL_SUBJECT_PREFIX = env_str(
+    "ACCOUNT_EMAIL_SUBJECT_PREFIX", f"[{env_str('SITE_NAME', 'Campaigns')}] "
+)
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = env_str("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
 ACCOUNT_ADAPTER = "users.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"reset_password": "users.forms.ResetPasswordForm"}
 # A signed-in person sent to the sign-in page (Wagtail does that when they may not enter
 # /admin/, or a private page needs another account) sees the form and the reason, instead of
 # being bounced back to `next`, which would send them straight back here: a redirect loop.
@@ -273,7 +322,9 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
         "(usually port 587), EMAIL_USE_SSL is TLS from the first byte (usually port 465)."
     )
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Campaigns <noreply@localhost>")
+DEFAULT_FROM_EMAIL = env_str(
+    "DEFAULT_FROM_EMAIL", f"{env_str('SITE_NAME', 'Campaigns')} <noreply@localhost>"
+)
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -296,10 +347,46 @@ MAILING_RETRY_BASE_SECONDS = env_int("MAILING_RETRY_BASE_SECONDS", 60)
 MAILING_TICK_SECONDS = env_int("MAILING_TICK_SECONDS", 5)
 
 # --- Internationalisation ---------------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
+# The site's language for a visitor who has not chosen one and whose browser asks for neither
+# of LANGUAGES: `ru` (the service's first users write Russian) or `en`.
+LANGUAGE_CODE = env_str("LANGUAGE_CODE", "ru")
+LANGUAGES = [("ru", "Русский"), ("en", "English")]
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise ImproperlyConfigured(f"LANGUAGE_CODE must be ru or en, not {LANGUAGE_CODE!r}.")
+# Translations: locale/<language>/LC_MESSAGES/django.po, compiled by `make` (compilemessages).
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The default for every user's own time zone (their profile), and the scheduler's.
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+
+# --- Content-Security-Policy (django-csp 4) ------------------------------------------------------
+# Scripts and styles only from our own files: an injected <script>, onclick= or javascript: link
+# runs nothing, and no inline style= applies (the templates use classes, and scripts that size
+# things set element.style, which CSP allows). data: images are Bootstrap's own SVG icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        # As X_FRAME_OPTIONS: only our own pages may frame ours (Wagtail's preview).
+        "frame-ancestors": ["'self'"],
+    }
+}
+# Added under /admin/ only: Wagtail's admin writes inline scripts and style attributes, and
+# shows images being uploaded as blob: URLs. (No 'unsafe-eval': the editor works without it.)
+WAGTAIL_ADMIN_CSP_UPDATE = {
+    "script-src": ["'unsafe-inline'"],
+    "style-src": ["'unsafe-inline'"],
+    "img-src": ["blob:"],
+}
 
 # --- Static and media -------------------------------------------------------------------------
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -317,8 +404,14 @@ SERVE_MEDIA = env_bool("SERVE_MEDIA", False)
 AVATAR_MAX_BYTES = env_int("AVATAR_MAX_BYTES", 2 * 1024 * 1024)
 
 # --- Wagtail ----------------------------------------------------------------------------------
-WAGTAIL_SITE_NAME = env_str("SITE_NAME", "Campaigns")
-WAGTAILADMIN_BASE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# The site's name (navbar, page titles, mails) and its public address (links in mails).
+SITE_NAME = env_str("SITE_NAME", "Campaigns")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+WAGTAIL_SITE_NAME = SITE_NAME
+WAGTAILADMIN_BASE_URL = SITE_URL
+# The admin speaks the user's language (the site's switcher, users.User.language): Wagtail's own
+# "preferred language" is kept equal to it (users.signals), and offers the same languages.
+WAGTAILADMIN_PERMITTED_LANGUAGES = LANGUAGES
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 WAGTAILDOCS_EXTENSIONS = ["csv", "docx", "odt", "pdf", "pptx", "rtf", "txt", "xlsx", "zip"]
 WAGTAIL_ENABLE_UPDATE_CHECK = False

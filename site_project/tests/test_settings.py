@@ -88,9 +88,9 @@ def test_dev_uses_postgresql_and_redis_when_their_urls_are_set():
     assert settings["engine"] == "django.db.backends.postgresql"
     assert settings["psycopg3"] is False  # the pinned driver is psycopg2
     assert (settings["name"], settings["host"]) == ("campaigns", "db.internal")
-    assert settings["cache"] == "django_redis.cache.RedisCache"
+    assert settings["cache"] == "site_project.redis_cache.ResilientRedisCache"
     assert settings["cache_location"] == "redis://cache.internal:6379/2"
-    assert settings["sessions"] == "django.contrib.sessions.backends.cache"
+    assert settings["sessions"] == "django.contrib.sessions.backends.cached_db"
 
 
 @pytest.mark.parametrize(
@@ -182,9 +182,9 @@ def test_cache_backend_dummy_switches_off_the_site_cache_but_keeps_sessions_in_r
     settings = dev_settings(REDIS_URL="redis://cache.internal:6379/2", CACHE_BACKEND="dummy")
 
     assert settings["cache"] == "django.core.cache.backends.dummy.DummyCache"
-    assert settings["sessions"] == "django.contrib.sessions.backends.cache"
+    assert settings["sessions"] == "django.contrib.sessions.backends.cached_db"
     assert settings["session_cache_alias"] == "sessions"
-    assert settings["sessions_cache"] == "django_redis.cache.RedisCache"
+    assert settings["sessions_cache"] == "site_project.redis_cache.ResilientRedisCache"
     assert settings["sessions_cache_location"] == "redis://cache.internal:6379/2"
 
 

@@ -123,6 +123,28 @@ def test_password_reset_end_to_end(client, user, mailoutbox):
 
 
 @pytest.mark.django_db
+def test_password_reset_answers_alike_for_an_address_with_and_without_an_account(user, mailoutbox):
+    def ask(email: str) -> tuple[int, str, str]:
+        client = Client()
+        requested = client.post(reverse("account_reset_password"), {"email": email})
+        page = client.get(requested["Location"])
+        return requested.status_code, requested["Location"], page.content.decode()
+
+    known = ask("alice@example.com")
+    unknown = ask("nobody@example.com")
+
+    assert known == unknown  # the same redirect, to the same page, with the same text
+    assert known[0] == 302
+    assert known[1] == reverse("account_reset_password_done")
+    # Each address got a mail; only the account's owner got a reset link.
+    reset_mail, unknown_mail = mailoutbox
+    assert (reset_mail.to, unknown_mail.to) == (["alice@example.com"], ["nobody@example.com"])
+    assert "/accounts/password/reset/key/" in reset_mail.body
+    assert "/accounts/password/reset/key/" not in unknown_mail.body
+    assert reverse("account_signup") in unknown_mail.body
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("email", ["alice@example.com", "Alice@EXAMPLE.com"])
 def test_sign_up_with_a_taken_address_shows_the_error_next_to_the_email_field(
     client, user, mailoutbox, email

@@ -27,6 +27,7 @@ from home.models import HomePage
 from mailing import cache
 from mailing.delivery import add_daily_stats
 from mailing.models import Attempt, Mailing, Message, Recipient
+from site_project.sites import sync_site
 from users.groups import BLOGGERS, MANAGERS, PUBLISHERS, sync_groups
 from users.models import User
 
@@ -199,6 +200,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, if_empty: bool = False, **options) -> None:
+        # The name and address account mails give, from SITE_NAME and SITE_URL (they may have
+        # changed since the last migrate).
+        sync_site()
         if if_empty and User.objects.filter(email=DEMO_ACCOUNTS[0][0]).exists():
             self.stdout.write("Demo content is already there.")
             return

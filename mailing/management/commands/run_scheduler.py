@@ -2,11 +2,14 @@
 
 Run exactly one of these per deployment (more senders can run `send_mailing`). It is never
 started from AppConfig.ready() or a web worker: with several workers every mail would go out
-several times.
+several times. A second one against the same database (or `--once` while one runs) waits for
+the first to stop, or with --no-wait exits with a message naming the one running
+(`mailing.management.scheduler_lock`).
 """
 
 import logging
 
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from django.conf import settings
@@ -16,8 +19,12 @@ from django_apscheduler.jobstores import DjangoJobStore
 from mailing import delivery
 from mailing.jobs import scheduled_jobs
 from mailing.management.graceful import GracefulStop
+from mailing.management.scheduler_lock import SchedulerLock
 
 logger = logging.getLogger("mailing.scheduler")
+# How often the running scheduler makes sure it still holds the lock (PostgreSQL: that the
+# lock's connection is alive; a new one takes it back if nobody else has).
+LOCK_CHECK_SECONDS = 10
 
 
 class Command(BaseCommand):
@@ -27,8 +34,28 @@ class Command(BaseCommand):
         parser.add_argument(
             "--once", action="store_true", help="Run each job once, in order, then exit."
         )
+        parser.add_argument(
+            "--no-wait",
+            action="store_true",
+            help="Exit (status 1) instead of waiting when another scheduler is running.",
+        )
 
-    def handle(self, *args, once: bool = False, **options) -> None:
+    def handle(self, *args, once: bool = False, no_wait: bool = False, **options) -> None:
+        lock = SchedulerLock()
+        try:
+            acquired = lock.acquire(wait=not no_wait, notice=self.stderr.write)
+        except KeyboardInterrupt:
+            raise CommandError(
+                "Stopped while waiting for the other scheduler.", returncode=130
+            ) from None
+        if not acquired:
+            raise CommandError("Another scheduler is running.")
+        try:
+            self._run(lock, once=once)
+        finally:
+            lock.release()
+
+    def _run(self, lock: SchedulerLock, *, once: bool) -> None:
         jobs = scheduled_jobs()
         if once:
             # SIGTERM (cron's or a container's stop) and Ctrl+C: the delivery job finishes
@@ -52,6 +79,25 @@ class Command(BaseCommand):
 
         scheduler = BlockingScheduler(timezone=settings.TIME_ZONE)
         scheduler.add_jobstore(DjangoJobStore(), "default")
+        # The lock check is this process's own business: kept in memory, not in the job store.
+        scheduler.add_jobstore(MemoryJobStore(), "process")
+        lock_lost = False
+
+        def check_lock() -> None:
+            nonlocal lock_lost
+            if not lock.still_held():
+                lock_lost = True
+                logger.error("scheduler.lock_lost")
+                scheduler.shutdown(wait=False)
+
+        scheduler.add_job(
+            check_lock,
+            trigger=IntervalTrigger(seconds=LOCK_CHECK_SECONDS),
+            id="scheduler_lock_check",
+            jobstore="process",
+            max_instances=1,
+            coalesce=True,
+        )
         for job in jobs:
             scheduler.add_job(
                 job.func,
@@ -76,3 +122,8 @@ class Command(BaseCommand):
                 scheduler.start()
             except KeyboardInterrupt:
                 raise CommandError("Stopped at once.", returncode=130) from None
+        if lock_lost:
+            raise CommandError(
+                "Lost the scheduler lock (the database connection that held it broke, and "
+                "another scheduler has it now): stopped, so that jobs do not run twice."
+            )
