@@ -1,38 +1,39 @@
-"""How a rendered message leaves the building.
+"""Bytes on the wire: SMTP connections for the sender's event loop, and any other Django email
+backend behind the same steps.
 
-`SmtpTransport` talks SMTP itself (smtplib underneath) so that a message can be sent in two
-steps: `begin` does everything up to the server's go-ahead for DATA, `commit` sends the body
-with the final "." and reads the reply. Until that dot the server discards the message if we die, so only the
-commit step is ambiguous — which is what lets the engine promise that a killed sender leaves
-at most the one message in flight undecided. One connection carries many messages.
+A connection sends a message in two steps: `begin` (MAIL, RCPT and DATA, up to the server's
+go-ahead) and `commit` (the message and the final "."). Until that dot the server discards the
+message if we die, so only the commit step is ambiguous — which is what lets the engine promise
+that a killed sender leaves at most MAILING_COMMIT_EVERY messages sent but unrecorded. One
+connection carries many messages.
 
-`DjangoBackendTransport` wraps any other Django email backend (files in development,
-memory in tests): it has no such split, so its whole send is the commit step.
+`SmtpConnection` speaks SMTP itself as an asyncio Protocol: replies are parsed from the bytes as
+they arrive (no StreamReader, no smtplib: a third of a sender's time went into smtplib's
+per-command parsing and quoting), MAIL, RCPT and DATA share one write where the server offers
+PIPELINING, and a read's timeout is a deadline that the sender's watchdog checks instead of a
+timer per read. What it sends is what the content layer rendered (`mailing.content`): CRLF
+line ends, dot-stuffed. `DjangoBackendConnection` hands the same bytes to the configured Django
+backend (files in development, memory in tests); it has no such split, so its whole send is
+the commit step, and it blocks the event loop while it runs (one connection, no parallelism).
 """
 
+import asyncio
+import base64
 import contextlib
-import dataclasses
 import re
 import smtplib
-import socket
 import ssl
-import time
-from dataclasses import dataclass
-from email.message import EmailMessage
+from collections import deque
+from email import message_from_bytes
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import formataddr, formatdate, parseaddr
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core import mail
 from django.core.mail.utils import DNS_NAME
 
-TEMPORARY = "temporary"
-PERMANENT = "permanent"
-SUCCESS = "success"
 
-
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """The outcome of one try: the SMTP code (0 when there was none) and the server's text."""
 
     code: int
@@ -40,319 +41,389 @@ class Reply:
     # Set when the connection can no longer be trusted and must be reopened.
     broken: bool = False
     # A refusal of our session (greeting, EHLO, STARTTLS, AUTH, MAIL FROM): a blocked client
-    # host, a bad password or a refused sender says nothing about the recipient, and failing
-    # every queued recipient of every user on it would be wrong; even a 5xx there is retried.
+    # host, a bad password or a refused sender says nothing about the recipient.
     session: bool = False
     # A failure no retry can cure although no server said so (a message that cannot be built).
     final: bool = False
-
-    @property
-    def kind(self) -> str:
-        if 200 <= self.code < 300:
-            return SUCCESS
-        if self.final or (500 <= self.code < 600 and not self.session):
-            return PERMANENT
-        # 4xx, a refused session, no reply at all, or a reply we could not parse: try again.
-        return TEMPORARY
 
     def __str__(self) -> str:
         return f"{self.code} {self.text}" if self.code > 0 else self.text
 
 
-@dataclass(frozen=True)
-class Envelope:
-    sender: str
-    recipient: str
-    payload: bytes  # the whole message, CRLF line ends, dot-stuffed, ending in CRLF
+_MAX_LINE = 8192
+_ENVELOPE_CODES = ((250,), (250, 251), (354,))
+_STAGE_DATA = "waiting for the reply to DATA"
 
 
-class RenderedMessage:
-    """A message rendered once per run; `envelope()` only adds the per-recipient headers."""
+class SmtpConnection(asyncio.Protocol):
+    """One SMTP connection on the running event loop, reused for many messages.
 
-    def __init__(
-        self, *, subject: str, body: str, from_email: str, reply_to: str | None, run_id: int
-    ) -> None:
-        message = EmailMessage(policy=SMTP_POLICY)
-        message["Subject"] = subject  # the email package refuses line breaks here too
-        message["From"] = from_email
-        if reply_to:
-            message["Reply-To"] = reply_to
-        # No Date here: it is the time of sending, added per recipient by `envelope`.
-        message.set_content(body, cte="quoted-printable")
-        self.subject = subject
-        self.body = body
-        self.from_email = from_email
-        self.reply_to = reply_to
-        self.envelope_sender = parseaddr(from_email)[1]
-        self._run_id = run_id
-        self._domain = self.envelope_sender.rpartition("@")[2] or DNS_NAME.get_fqdn()
-        self._tail = _dot_stuff(message.as_bytes())
-
-    def to_header(self, *, email: str, full_name: str) -> str:
-        # Whatever the database holds, a display name never breaks the header: a CR or LF
-        # would start new header lines, and (as the head is not dot-stuffed) even whole SMTP
-        # commands. formataddr quotes but keeps them, so every control character becomes a space.
-        return formataddr((_CONTROL.sub(" ", full_name), email), charset="utf-8")
-
-    def message_id(self, delivery_id: int) -> str:
-        # Fixed per delivery: a retried or re-sent delivery carries the same id, so receiving
-        # systems can recognise a duplicate.
-        return f"<mailing.{self._run_id}.{delivery_id}@{self._domain}>"
-
-    def envelope(self, *, delivery_id: int, email: str, full_name: str) -> Envelope:
-        head = (
-            f"To: {self.to_header(email=email, full_name=full_name)}\r\n"
-            f"Message-ID: {self.message_id(delivery_id)}\r\n"
-            f"Date: {_date_header()}\r\n"
-        ).encode("ascii")
-        return Envelope(sender=self.envelope_sender, recipient=email, payload=head + self._tail)
-
-
-_date_cache: tuple[int, str] = (0, "")
-
-
-def _date_header() -> str:
-    """Now, as a Date header: a retry hours later says when it was sent, not rendered.
-
-    formatdate costs about 17 µs, a few per cent of a sender's CPU at full speed, so the text
-    is kept for the second it names (replacing the tuple is atomic for the threads)."""
-    global _date_cache
-    now = time.time()
-    second, text = _date_cache
-    if second != int(now):
-        text = formatdate(now, localtime=True)
-        _date_cache = (int(now), text)
-    return text
-
-
-def _dot_stuff(data: bytes) -> bytes:
-    data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
-    data = re.sub(rb"(?m)^\.", b"..", data)
-    return data if data.endswith(b"\r\n") else data + b"\r\n"
-
-
-class SmtpTransport:
-    """One SMTP connection, reused for many messages."""
+    Every coroutine returns a `Reply` on failure (and None or the server's reply otherwise);
+    none raises for anything the network or the server does."""
 
     def __init__(self) -> None:
         self.host = settings.EMAIL_HOST
         self.port = settings.EMAIL_PORT
-        self.username = settings.EMAIL_HOST_USER
-        self.password = settings.EMAIL_HOST_PASSWORD
+        self.timeout = settings.EMAIL_TIMEOUT
         self.use_tls = settings.EMAIL_USE_TLS
         self.use_ssl = settings.EMAIL_USE_SSL
-        self.timeout = settings.EMAIL_TIMEOUT
-        self._smtp: smtplib.SMTP | None = None
-        self._in_transaction = False
-        self._payload = b""
+        self.username = settings.EMAIL_HOST_USER
+        self.password = settings.EMAIL_HOST_PASSWORD
+        # The loop time by which the awaited reply must have come; 0 while nothing is awaited.
+        self.deadline = 0.0
+        self.pipelining = False
+        self.extensions: dict[str, str] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transport: asyncio.Transport | None = None
+        self._ready = False
+        self._failure: Reply | None = None
+        self._stage = "connect"
+        self._buffer = b""
+        self._lines: list[bytes] = []
+        self._replies: deque[tuple[int, list[bytes]]] = deque()
+        self._waiter: asyncio.Future | None = None
+        self._wanted = 0
+        self._mail_from: dict[str, bytes] = {}
 
-    def open(self) -> Reply | None:
-        """Connect; returns a failure reply when the server cannot be reached."""
-        if self._smtp is not None:
-            return None
+    @property
+    def is_open(self) -> bool:
+        return self._ready and self._failure is None
+
+    # -- the protocol: bytes in ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self._buffer:
+            data = self._buffer + data
+        start, lines, replies = 0, self._lines, self._replies
+        while (end := data.find(b"\n", start)) >= 0:
+            line = data[start : end - 1] if data[end - 1 : end] == b"\r" else data[start:end]
+            start = end + 1
+            lines.append(line)
+            if line[3:4] == b"-":
+                continue  # a multi-line reply goes on
+            valid = line[:3].isdigit() and line[3:4] in (b"", b" ")
+            replies.append((int(line[:3]) if valid else 0, lines))
+            lines = self._lines = []
+        self._buffer = data[start:]
+        if len(self._buffer) > _MAX_LINE:
+            self._replies.append((0, [*self._lines, self._buffer[:200]]))
+            self._buffer, self._lines = b"", []
+        if self._waiter is not None and len(replies) >= self._wanted:
+            self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if exc is None:
+            self._fail(Reply(0, f"The mail server closed the connection ({self._stage})", True))
+        else:
+            self._fail(_exception_reply(exc, self._stage))
+
+    def expire(self, now: float) -> None:
+        """Called by the sender's watchdog: give up on a reply that is overdue."""
+        if self.deadline and now > self.deadline:
+            text = f"No reply from the mail server within {self.timeout} s ({self._stage})"
+            self._fail(Reply(0, text, broken=True))
+
+    # -- steps -----------------------------------------------------------------------------
+
+    async def open(self) -> Reply | None:
+        """Connect, greet, EHLO (or HELO), STARTTLS and AUTH as configured; None when ready."""
+        self._loop = loop = asyncio.get_running_loop()
+        context = ssl.create_default_context() if self.use_ssl or self.use_tls else None
         try:
-            if self.use_ssl:
-                smtp = smtplib.SMTP_SSL(
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: self,
                     self.host,
                     self.port,
-                    local_hostname=DNS_NAME.get_fqdn(),
-                    timeout=self.timeout,
-                    context=ssl.create_default_context(),
-                )
-            else:
-                smtp = smtplib.SMTP(
-                    self.host, self.port, local_hostname=DNS_NAME.get_fqdn(), timeout=self.timeout
-                )
-            # smtplib would otherwise take the first hop's Nagle delay on every command.
-            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            smtp.ehlo_or_helo_if_needed()
-            if self.use_tls:
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-            if self.username and self.password:
-                smtp.login(self.username, self.password)
-        except smtplib.SMTPResponseException as exc:
-            # The greeting, EHLO, STARTTLS or AUTH was refused: about us, not any recipient.
-            return Reply(exc.smtp_code, _text(exc.smtp_error), broken=True, session=True)
-        except (smtplib.SMTPException, OSError) as exc:
-            return _exception_reply(exc, "connect")
-        self._smtp = smtp
-        return None
-
-    def begin(
-        self, message: RenderedMessage, *, delivery_id: int, email: str, full_name: str
-    ) -> Reply | None:
-        """MAIL, RCPT and DATA; a reply means the server refused before the message.
-
-        The commands are written as bytes and read with `_read_reply` rather than through
-        smtplib's per-command helpers, which parse and re-quote every address: that was a
-        third of a sender's CPU. Where the server offers PIPELINING, the three commands
-        share one write and one round trip."""
-        smtp = self._smtp
-        assert smtp is not None, "open() first"
-        if _UNSAFE_ADDRESS.search(email):
-            # A line break here would end the command and start another one.
-            return Reply(
-                553, "The address contains spaces or control characters and cannot be sent to"
-            )
-        try:
-            envelope = message.envelope(delivery_id=delivery_id, email=email, full_name=full_name)
-            commands = (
-                b"MAIL FROM:<" + envelope.sender.encode("ascii") + b">\r\n",
-                b"RCPT TO:<" + envelope.recipient.encode("ascii") + b">\r\n",
-                b"DATA\r\n",
-            )
-            expected = ((250,), (250, 251), (354,))
-            if smtp.has_extn("pipelining"):
-                smtp.sock.sendall(b"".join(commands))
-                replies = [_read_reply(smtp) for _ in commands]
-            else:
-                replies = []
-                for command, codes in zip(commands, expected, strict=True):
-                    smtp.sock.sendall(command)
-                    replies.append(_read_reply(smtp))
-                    if replies[-1].code not in codes:
-                        break
-            step, refusal = next(
-                (
-                    (step, r)
-                    for step, (r, codes) in enumerate(zip(replies, expected, strict=False))
-                    if r.code not in codes
+                    ssl=context if self.use_ssl else None,
+                    server_hostname=self.host if self.use_ssl else None,
                 ),
-                (None, None),
+                self.timeout,
             )
-            if refusal is not None:
-                if replies[-1].code == 354:
-                    # A pipelining server accepted DATA after refusing an earlier step:
-                    # close the empty message before resetting.
-                    smtp.sock.sendall(b".\r\n")
-                    _read_reply(smtp)
-                if step == 0:
-                    # MAIL FROM refused: our sender or session, not this recipient.
-                    refusal = dataclasses.replace(refusal, session=True)
-                return self._refused(refusal)
-            self._in_transaction = True
-            self._payload = envelope.payload
-        except UnicodeEncodeError:
-            # Without SMTPUTF8 an address must be plain ASCII; this one will never get through.
-            return Reply(553, "The address is not plain ASCII and cannot be sent to")
-        except (smtplib.SMTPException, OSError) as exc:
-            return self._broken(exc, "sending")
+        except (OSError, TimeoutError) as exc:
+            return _exception_reply(exc, "connect")
+        refusal = await self._handshake(context)
+        if refusal is not None:
+            self.abandon()
+            return refusal
+        self._ready = True
         return None
 
-    def commit(self) -> Reply:
-        """The body and the final dot, in one write: from here the server owns the message."""
-        smtp = self._smtp
-        assert smtp is not None and self._in_transaction
-        self._in_transaction = False
-        payload, self._payload = self._payload, b""
-        try:
-            smtp.sock.sendall(payload + b".\r\n")
-            reply = _read_reply(smtp)
-        except (smtplib.SMTPException, OSError) as exc:
-            return self._broken(exc, "waiting for the reply to DATA")
-        if reply.broken or reply.code == 421:
-            self.close()
-            return Reply(reply.code, reply.text, broken=True)
-        return reply
+    async def begin(self, sender: str, recipient: str) -> Reply | None:
+        """MAIL, RCPT and DATA; a reply means the server refused before the message."""
+        refusal = address_refusal(recipient)
+        if refusal is not None:
+            return refusal
+        rcpt = b"RCPT TO:<" + recipient.encode("ascii") + b">\r\n"
+        mail_from = self._mail_from.get(sender)
+        if mail_from is None:
+            mail_from = self._mail_from[sender] = b"MAIL FROM:<" + sender.encode("ascii") + b">\r\n"
+        self._stage = "sending"
+        if self.pipelining:
+            self._write(mail_from + rcpt + b"DATA\r\n")
+            replies = await self._read(3)
+            if replies is None:
+                return self._failure
+            if replies[0][0] == 250 and replies[1][0] in (250, 251) and replies[2][0] == 354:
+                return None
+        else:
+            replies = []
+            for command, codes in zip((mail_from, rcpt, b"DATA\r\n"), _ENVELOPE_CODES, strict=True):
+                self._write(command)
+                got = await self._read(1)
+                if got is None:
+                    return self._failure
+                replies += got
+                if got[0][0] not in codes:
+                    break
+            else:
+                return None
+        return await self._refused(replies)
 
-    def close(self) -> None:
-        smtp, self._smtp = self._smtp, None
-        if smtp is None:
-            return
-        try:
-            smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            smtp.close()
-
-    def _refused(self, reply: Reply) -> Reply:
+    async def commit(self, data: bytes) -> Reply:
+        """The message and the final dot, in one write: from here the server owns it."""
+        self._stage = _STAGE_DATA
+        self._write(data + b".\r\n")
+        replies = await self._read(1)
+        if replies is None:
+            return self._failure  # type: ignore[return-value]
+        reply = _reply(replies[0])
         if reply.broken or reply.code == 421:
             # Garbage, or the server is closing the channel: this connection is done.
-            self.close()
-            return Reply(reply.code, reply.text, broken=True)
-        try:
-            self._smtp.sock.sendall(b"RSET\r\n")
-            _read_reply(self._smtp)
-        except (smtplib.SMTPException, OSError):
-            self.close()
+            self.abandon()
+            return reply._replace(broken=True)
         return reply
 
-    def _broken(self, exc: BaseException, stage: str) -> Reply:
-        if self._smtp is not None:
-            self._smtp.close()
-            self._smtp = None
-        return _exception_reply(exc, stage)
+    async def close(self) -> None:
+        """QUIT politely (waiting a moment for the goodbye), then close."""
+        if self.is_open:
+            self._write(b"QUIT\r\n")
+            await self._read(1, timeout=min(self.timeout, 2))
+        self.abandon()
+
+    def abandon(self) -> None:
+        """Drop the connection now; a message between DATA and its dot is discarded by the
+        server."""
+        self._ready = False
+        if self._transport is not None:
+            self._transport.abort()
+            self._transport = None
+        if self._failure is None:
+            self._failure = Reply(0, "The connection was closed", broken=True)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    async def _handshake(self, context: ssl.SSLContext | None) -> Reply | None:
+        greeting = await self._read(1)
+        if greeting is None:
+            return self._failure
+        if greeting[0][0] != 220:
+            return _session_refusal(greeting[0])
+        refusal = await self._ehlo()
+        if refusal is None and self.use_tls:
+            refusal = await self._starttls(context)
+        if refusal is None and self.username and self.password:
+            refusal = await self._login()
+        return refusal
+
+    async def _ehlo(self) -> Reply | None:
+        self._write(b"EHLO " + DNS_NAME.get_fqdn().encode("idna") + b"\r\n")
+        replies = await self._read(1)
+        if replies is None:
+            return self._failure
+        code, lines = replies[0]
+        if code == 250:
+            self.extensions = {}
+            for line in lines[1:]:
+                keyword, _, params = line[4:].decode("ascii", "replace").partition(" ")
+                self.extensions[keyword.lower()] = params.strip()
+            self.pipelining = "pipelining" in self.extensions
+            return None
+        self._write(b"HELO " + DNS_NAME.get_fqdn().encode("idna") + b"\r\n")
+        replies = await self._read(1)
+        if replies is None:
+            return self._failure
+        self.extensions, self.pipelining = {}, False
+        return None if replies[0][0] == 250 else _session_refusal(replies[0])
+
+    async def _starttls(self, context: ssl.SSLContext | None) -> Reply | None:
+        if "starttls" not in self.extensions:
+            return Reply(0, "The mail server does not offer STARTTLS", broken=True, session=True)
+        self._write(b"STARTTLS\r\n")
+        replies = await self._read(1)
+        if replies is None:
+            return self._failure
+        if replies[0][0] != 220:
+            return _session_refusal(replies[0])
+        assert self._loop is not None and self._transport is not None and context is not None
+        try:
+            self._transport = await asyncio.wait_for(
+                self._loop.start_tls(self._transport, self, context, server_hostname=self.host),
+                self.timeout,
+            )
+        except (OSError, TimeoutError) as exc:
+            return _exception_reply(exc, "connect")
+        return await self._ehlo()
+
+    async def _login(self) -> Reply | None:
+        methods = self.extensions.get("auth", "").upper().split()
+        user, password = self.username.encode(), self.password.encode()
+        if "PLAIN" in methods:
+            steps = [b"AUTH PLAIN " + base64.b64encode(b"\0" + user + b"\0" + password)]
+        elif "LOGIN" in methods:
+            steps = [b"AUTH LOGIN", base64.b64encode(user), base64.b64encode(password)]
+        else:
+            text = (
+                "The mail server offers no authentication method this sender knows (PLAIN, LOGIN)"
+            )
+            return Reply(0, text, broken=True, session=True)
+        for number, step in enumerate(steps, start=1):
+            self._write(step + b"\r\n")
+            replies = await self._read(1)
+            if replies is None:
+                return self._failure
+            expected = 235 if number == len(steps) else 334
+            if replies[0][0] != expected:
+                return _session_refusal(replies[0])
+        return None
+
+    async def _refused(self, replies: list[tuple[int, list[bytes]]]) -> Reply:
+        step = next(
+            i
+            for i, ((code, _), ok) in enumerate(zip(replies, _ENVELOPE_CODES, strict=False))
+            if code not in ok
+        )
+        refusal = _reply(replies[step])
+        if replies[-1][0] == 354:
+            # A pipelining server accepted DATA after refusing an earlier step: close the empty
+            # message before resetting.
+            self._write(b".\r\n")
+            await self._read(1)
+        if step == 0:
+            # MAIL FROM refused: our sender or session, not this recipient.
+            refusal = refusal._replace(session=True)
+        if refusal.broken or refusal.code == 421:
+            self.abandon()
+            return refusal._replace(broken=True)
+        self._write(b"RSET\r\n")
+        if await self._read(1) is None:
+            self.abandon()
+        return refusal
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and self._failure is None:
+            self._transport.write(data)
+
+    async def _read(
+        self, count: int, *, timeout: float | None = None
+    ) -> list[tuple[int, list[bytes]]] | None:
+        """The next `count` replies, or None when the connection failed first (`_failure`
+        says how). Replies that arrived before a failure still count: a message accepted just
+        before the server hung up was accepted."""
+        replies = self._replies
+        if len(replies) < count and self._failure is None:
+            assert self._loop is not None
+            self._wanted = count
+            self._waiter = self._loop.create_future()
+            self.deadline = self._loop.time() + (self.timeout if timeout is None else timeout)
+            await self._waiter
+        if len(replies) >= count:
+            return [replies.popleft() for _ in range(count)]
+        return None
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        self.deadline = 0.0
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, reply: Reply) -> None:
+        if self._failure is None:
+            self._failure = reply
+        self._ready = False
+        if self._transport is not None:
+            self._transport.abort()
+            self._transport = None
+        self._wake()
 
 
-class DjangoBackendTransport:
-    """Any configured Django email backend (file, console, memory) behind the same interface."""
+class DjangoBackendConnection:
+    """Any configured Django email backend (file, console, memory) behind the same steps."""
+
+    deadline = 0.0  # a backend call blocks until it is done: nothing for the watchdog
 
     def __init__(self) -> None:
-        self._connection = None
-        self._pending: mail.EmailMessage | None = None
+        self._backend = None
+        self._envelope = ("", "")
 
-    def open(self) -> Reply | None:
+    def expire(self, now: float) -> None:
+        pass
+
+    @property
+    def is_open(self) -> bool:
+        return self._backend is not None
+
+    async def open(self) -> Reply | None:
         try:
-            self._connection = mail.get_connection(fail_silently=False)
-            self._connection.open()
+            self._backend = mail.get_connection(fail_silently=False)
+            self._backend.open()
         except Exception as exc:  # any backend, any failure: report it, never crash
-            self._connection = None
+            self._backend = None
             return _exception_reply(exc, "connect")
         return None
 
-    def begin(
-        self, message: RenderedMessage, *, delivery_id: int, email: str, full_name: str
-    ) -> Reply | None:
-        self._pending = mail.EmailMessage(
-            subject=message.subject,
-            body=message.body,
-            from_email=message.from_email,
-            to=[message.to_header(email=email, full_name=full_name)],
-            reply_to=[message.reply_to] if message.reply_to else None,
-            headers={"Message-ID": message.message_id(delivery_id)},
-            connection=self._connection,
-        )
+    async def begin(self, sender: str, recipient: str) -> Reply | None:
+        self._envelope = (sender, recipient)
         return None
 
-    def commit(self) -> Reply:
-        pending, self._pending = self._pending, None
+    async def commit(self, data: bytes) -> Reply:
+        sender, recipient = self._envelope
         try:
-            pending.send(fail_silently=False)
+            message = _RenderedEmail(data, sender=sender, recipient=recipient)
+            self._backend.send_messages([message])  # type: ignore[union-attr]
         except Exception as exc:
             return _exception_reply(exc, "sending")
-        return Reply(250, f"Accepted by {type(self._connection).__module__}")
+        return Reply(250, f"Accepted by {type(self._backend).__module__}")
 
-    def close(self) -> None:
-        if self._connection is not None:
+    async def close(self) -> None:
+        self.abandon()
+
+    def abandon(self) -> None:
+        if self._backend is not None:
             # Closing a backend that already failed may fail again; there is nothing to keep.
             with contextlib.suppress(Exception):
-                self._connection.close()
-            self._connection = None
+                self._backend.close()
+            self._backend = None
 
 
-_MAX_LINE = 8192
+class _RenderedEmail(mail.EmailMessage):
+    """Rendered bytes as a Django message, for backends that take EmailMessage objects."""
+
+    def __init__(self, data: bytes, *, sender: str, recipient: str) -> None:
+        # Back from the wire form: no dot-stuffing.
+        data = re.sub(rb"(?m)^\.\.", b".", data)
+        self._parsed = message_from_bytes(data, policy=SMTP_POLICY)
+        super().__init__(
+            subject=str(self._parsed.get("Subject", "")), from_email=sender, to=[recipient]
+        )
+
+    def message(self, *args, **kwargs):  # type: ignore[override]
+        return self._parsed
 
 
-def _read_reply(smtp: smtplib.SMTP) -> Reply:
-    """Read one (possibly multi-line) reply, keeping an unparseable one verbatim.
-
-    smtplib's own getreply() drops the first four characters of a line it cannot parse;
-    the report should show the operator exactly what the server said."""
-    if smtp.file is None:
-        smtp.file = smtp.sock.makefile("rb")
-    lines = []
-    while True:
-        line = smtp.file.readline(_MAX_LINE + 1)
-        if not line:
-            smtp.close()
-            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
-        lines.append(line.rstrip(b"\r\n"))
-        if line[3:4] != b"-":
-            break
-    last = lines[-1]
-    if len(last) >= 3 and last[:3].isdigit() and last[3:4] in (b"", b" "):
-        return Reply(int(last[:3]), _text(b" ".join(item[4:] for item in lines)))
-    return Reply(0, f"Unreadable reply from the mail server: {_text(b' '.join(lines))}", True)
+def address_refusal(address: str) -> Reply | None:
+    """Why `address` cannot go into an SMTP command, or None when it can."""
+    if _UNSAFE_ADDRESS.search(address):
+        # A line break here would end the command and start another one.
+        return Reply(553, "The address contains spaces or control characters and cannot be sent to")
+    if not address.isascii():
+        # Without SMTPUTF8 an address must be plain ASCII; this one will never get through.
+        return Reply(553, "The address is not plain ASCII and cannot be sent to")
+    return None
 
 
 def uses_smtp() -> bool:
@@ -372,8 +443,21 @@ def _text(value: bytes | str) -> str:
     return " ".join(_CONTROL.sub(" ", value).split())
 
 
+def _reply(parsed: tuple[int, list[bytes]]) -> Reply:
+    """A parsed reply as a `Reply`, keeping an unparseable one verbatim for the report."""
+    code, lines = parsed
+    if code:
+        return Reply(code, _text(b" ".join(line[4:] for line in lines)))
+    return Reply(0, f"Unreadable reply from the mail server: {_text(b' '.join(lines))}", True)
+
+
+def _session_refusal(parsed: tuple[int, list[bytes]]) -> Reply:
+    """The greeting, EHLO, STARTTLS or AUTH was refused: about us, not any recipient."""
+    return _reply(parsed)._replace(broken=True, session=True)
+
+
 def _exception_reply(exc: BaseException, stage: str) -> Reply:
-    if isinstance(exc, smtplib.SMTPResponseException):
+    if isinstance(exc, smtplib.SMTPResponseException):  # from a Django backend
         return Reply(exc.smtp_code, _text(exc.smtp_error), broken=True)
     # smtplib wraps a read timeout in SMTPServerDisconnected; the cause tells them apart.
     if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
@@ -382,7 +466,7 @@ def _exception_reply(exc: BaseException, stage: str) -> Reply:
         text = "Connection refused by the mail server"
     elif isinstance(exc, smtplib.SMTPServerDisconnected):
         text = f"The mail server closed the connection ({stage})"
-    elif isinstance(exc, (ConnectionError, OSError)):
+    elif isinstance(exc, OSError):
         text = f"Network error ({stage}): {exc.strerror or exc}"
     else:
         text = f"{type(exc).__name__} ({stage}): {exc}"

@@ -1,0 +1,298 @@
+"""One delivery pass: `deliver()` claims what is due, runs the sender, records what it did.
+
+The calling thread does everything, in turns: the sender's event loop runs until it needs
+something (a group to record, more claims, claims to hand back) or a liveness check is due,
+then the conductor does that database work on the caller's own connection (inside a caller's
+transaction everything stays in it; SQLite keeps one writer) and runs the loop again.
+
+Every LIVENESS_CHECK_SECONDS the conductor re-reads which of the claimed runs may still send
+(`sendable_runs`: the claims of stopped, disabled or blocked ones are handed back and swept)
+and, every third of the lease, renews the leases and tells the sender which claims it lost
+while it stalled. Between turns it also lets the throttle talk to its shared state
+(`Throttle.refresh`).
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection
+
+from ..content import PreparedMessage, prepare
+from ..models import Run
+from ..transport import Reply, uses_smtp
+from .policy import FAILED, RETRY, SENT, Policy
+from .queue import Claimed, claim_batch, defer, release, renew_leases
+from .records import Outcome, write_outcomes
+from .runs import sendable_runs, sweep_cancelled_runs
+from .sender import LIVENESS_CHECK_SECONDS, Mark, Sender, stop_requested
+
+logger = logging.getLogger("mailing.delivery")
+
+
+@dataclass
+class DeliveryReport:
+    """What one `deliver` call did; `sent + failed + deferred` attempts were recorded."""
+
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0  # tried, and queued again for a retry
+    released: int = 0  # handed back untried (a stop, a cancelled run)
+    postponed: int = 0  # handed back untried, due later (the throttle)
+    # Filled in by `send_mailing`: how many deliveries it found to do, and whether it started
+    # the run (or continued an open one).
+    expected: int = 0
+    started_run: bool = False
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    last_failure: str = ""
+
+    @property
+    def attempted(self) -> int:
+        return self.sent + self.failed + self.deferred
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.attempted / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, other: "DeliveryReport") -> None:
+        for name in ("sent", "failed", "deferred", "released", "postponed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.last_failure = other.last_failure or self.last_failure
+
+
+def deliver(
+    *,
+    mailing_id: int | None = None,
+    connections: int | None = None,
+    on_progress: Callable[[DeliveryReport], None] | None = None,
+    claims: Iterable[Claimed] | None = None,
+    policy: Policy | None = None,
+) -> DeliveryReport:
+    """Send everything claimable now (optionally of one mailing) and return what happened.
+
+    `claims` sends exactly those deliveries (claimed elsewhere with `claim_batch`) instead of
+    claiming; `policy` replaces the one built from settings."""
+    return _Conductor(
+        mailing_id=mailing_id,
+        connections=connections,
+        on_progress=on_progress,
+        policy=policy or Policy.from_settings(),
+    ).run(None if claims is None else list(claims))
+
+
+class _Conductor:
+    def __init__(
+        self,
+        *,
+        mailing_id: int | None,
+        connections: int | None,
+        on_progress: Callable[[DeliveryReport], None] | None,
+        policy: Policy,
+    ) -> None:
+        self.report = DeliveryReport()
+        self.mailing_id = mailing_id
+        self.on_progress = on_progress
+        self.policy = policy
+        self.commit_every = max(1, settings.MAILING_COMMIT_EVERY)
+        self.batch_size = max(1, settings.MAILING_BATCH_SIZE)
+        self.lease = settings.MAILING_CLAIM_LEASE_SECONDS
+        # Only MAILING_COMMIT_EVERY messages can be between their final dot and their record
+        # at once; two connections per slot keep every slot busy (one in its final step, one
+        # with MAIL/RCPT/DATA done and waiting). More would only wait.
+        self.connections = min(
+            connections or settings.MAILING_SENDER_CONNECTIONS, 2 * self.commit_every
+        )
+        if connection.vendor == "sqlite":
+            self.connections = 1  # one writer at a time
+        self.connections = max(1, self.connections)
+        self.held: dict[int, Claimed] = {}  # given to the sender, neither recorded nor handed back
+        self.messages: dict[int, PreparedMessage | Reply] = {}
+        self.given: bool = False
+        self.renewed = Mark()
+        self.sender: Sender | None = None
+
+    def run(self, claims: list[Claimed] | None) -> DeliveryReport:
+        try:
+            checked: Mark | None = None
+            if claims is None:
+                checked = Mark()  # the claim reads `sendable_runs`: as good as a check
+                claims = self._claim()
+            else:
+                self.given = True
+                self._hold(claims)
+            if claims:
+                self._serve(claims, checked)
+        finally:
+            self.report.finished = time.monotonic()
+        return self.report
+
+    def _serve(self, claims: list[Claimed], checked: Mark | None) -> None:
+        self.sender = sender = Sender(
+            policy=self.policy,
+            connections=self.connections,
+            commit_every=self.commit_every,
+            smtp=uses_smtp(),
+            low_water=max(2 * self.connections, self.batch_size // 2),
+        )
+        sender.start(claims, self._messages_for(claims), checked)
+        try:
+            if checked is None:
+                self._check()
+            error = self._pump()
+        except BaseException:
+            # Ctrl+C twice, or the database gone: what is in flight still finishes and what
+            # can be recorded is; the claims left stay leased until another sender takes over.
+            sender.stop()
+            self._drain()
+            raise
+        finally:
+            sender.close()
+        self._hand_back(list(self.held.values()))
+        if error is not None:
+            raise error
+
+    def _pump(self) -> BaseException | None:
+        """Give the sender turns until it is done; returns the error it ended with, if any."""
+        sender = self.sender
+        assert sender is not None
+        refresh = self.policy.throttle.refresh
+        due = time.monotonic() + LIVENESS_CHECK_SECONDS
+        while True:
+            for kind, *args in sender.turn(max(0.0, due - time.monotonic())):
+                if kind == "done":
+                    return args[0]
+                self._handle(kind, *args)
+            if stop_requested.is_set():
+                sender.stop()
+            refresh()
+            if time.monotonic() >= due:
+                self._check()
+                due = time.monotonic() + LIVENESS_CHECK_SECONDS
+
+    def _drain(self) -> None:
+        """After an error: record what the sender still reports, until it is done."""
+        sender = self.sender
+        assert sender is not None
+        while True:
+            for kind, *args in sender.turn(LIVENESS_CHECK_SECONDS):
+                if kind == "done":
+                    return
+                if kind in ("record", "release", "stopped"):
+                    try:
+                        self._handle(kind, *args)
+                    except Exception:
+                        logger.exception("delivery.record_failed", extra={"count": len(args[0])})
+
+    def _handle(self, kind: str, *args) -> None:
+        if kind == "record":
+            self._record(*args)
+        elif kind == "more":
+            claims = [] if self.given or stop_requested.is_set() else self._claim()
+            self.sender.feed(claims, self._messages_for(claims), exhausted=not claims)  # type: ignore[union-attr]
+        elif kind == "release":
+            self._hand_back(args[0])
+        elif kind == "stopped":
+            self._hand_back(args[0])
+            sweep_cancelled_runs(run_ids={claim.run_id for claim in args[0]})
+        elif kind == "defer":
+            claims, until = args
+            self._forget(claims)
+            self.report.postponed += defer(claims=claims, until=until)
+
+    # -- claims --------------------------------------------------------------------------------
+
+    def _claim(self) -> list[Claimed]:
+        claims = claim_batch(
+            limit=self.batch_size, lease_seconds=self.lease, mailing_id=self.mailing_id
+        )
+        self._hold(claims)
+        return claims
+
+    def _hold(self, claims: list[Claimed]) -> None:
+        for claim in claims:
+            self.held[claim.delivery_id] = claim
+
+    def _forget(self, claims: Iterable[Claimed]) -> None:
+        for claim in claims:
+            self.held.pop(claim.delivery_id, None)
+
+    def _hand_back(self, claims: list[Claimed]) -> None:
+        claims = [claim for claim in claims if claim.delivery_id in self.held]
+        if claims:
+            self._forget(claims)
+            self.report.released += release(claims=claims)
+
+    def _messages_for(self, claims: list[Claimed]) -> dict[int, PreparedMessage | Reply]:
+        """Each run's message, prepared once per pass (new runs only)."""
+        missing = {claim.run_id for claim in claims} - self.messages.keys()
+        fresh: dict[int, PreparedMessage | Reply] = {}
+        if missing:
+            runs = Run.objects.filter(pk__in=missing).select_related(
+                "mailing__message", "mailing__owner"
+            )
+            for run in runs:
+                try:
+                    fresh[run.pk] = prepare(run)
+                except Exception as exc:  # whatever the content layer refuses, no retry fixes
+                    logger.error(
+                        "delivery.message_unbuildable", extra={"run_id": run.pk, "error": str(exc)}
+                    )
+                    fresh[run.pk] = Reply(
+                        0, f"Not sent: the message cannot be built ({exc})", final=True
+                    )
+            self.messages.update(fresh)
+        return fresh
+
+    def _check(self) -> None:
+        """Which claimed runs may still send, and (every third of the lease) which claims are
+        still ours; the sender acts on both before it starts another message."""
+        mark = Mark()
+        run_ids = {claim.run_id for claim in self.held.values()}
+        live = set(sendable_runs().filter(pk__in=run_ids).values_list("pk", flat=True))
+        lost: set[int] = set()
+        # Due every third of the lease; a stall long enough to lose the lease is longer than
+        # that, so it is due at the first check after one.
+        if self.renewed.elapsed() > self.lease / 3:
+            self.renewed = Mark()
+            ours = renew_leases(
+                tokens={claim.token for claim in self.held.values()}, lease_seconds=self.lease
+            )
+            lost = set(self.held) - ours
+            if lost:
+                logger.warning("delivery.claims_lost", extra={"count": len(lost)})
+                self._forget([self.held[delivery_id] for delivery_id in lost])
+        self.sender.checked(mark, live_runs=live, lost=lost)  # type: ignore[union-attr]
+
+    # -- records -------------------------------------------------------------------------------
+
+    def _record(self, outcomes: list[Outcome], slots: int) -> None:
+        """Commit a group (retrying a failing database briefly), then free its slots. If it
+        cannot be written the slots stay taken, so nothing more goes out unrecorded."""
+        for attempt in range(3):
+            try:
+                counts = write_outcomes(outcomes)
+                break
+            except Exception:
+                if attempt == 2:
+                    # The claims stay leased: after the lease another sender re-sends them.
+                    logger.exception("delivery.record_failed", extra={"count": len(outcomes)})
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        self.sender.committed(slots)  # type: ignore[union-attr]
+        self._forget(outcome.claim for outcome in outcomes)
+        report = self.report
+        report.sent += counts.get(SENT, 0)
+        report.failed += counts.get(FAILED, 0)
+        report.deferred += counts.get(RETRY, 0)
+        for outcome in outcomes:
+            if not outcome.decision.ok:
+                report.last_failure = str(outcome.reply)
+        if self.on_progress is not None:
+            self.on_progress(report)
