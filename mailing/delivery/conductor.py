@@ -10,15 +10,23 @@ Every LIVENESS_CHECK_SECONDS the conductor re-reads which of the claimed runs ma
 and, every third of the lease, renews the leases and tells the sender which claims it lost
 while it stalled. Between turns it also lets the throttle talk to its shared state
 (`Throttle.refresh`).
+
+With MAILING_COMMIT_EVERY > 1 the groups are committed by `_Recorder`, a thread of its own on
+the same database connection (never at the same time as the conductor: the conductor waits for
+it before any other query), so that the loop goes on sending with the other half of its slots
+while a group is written. With a commit per message the record is on the critical path of
+every message (dot, reply, commit, next dot) and is written directly, without a hand-off.
 """
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from ..content import PreparedMessage, prepare
 from ..models import Run
@@ -117,6 +125,7 @@ class _Conductor:
         self.given: bool = False
         self.renewed = Mark()
         self.sender: Sender | None = None
+        self.recorder: _Recorder | None = None
 
     def run(self, claims: list[Claimed] | None) -> DeliveryReport:
         try:
@@ -134,18 +143,24 @@ class _Conductor:
         return self.report
 
     def _serve(self, claims: list[Claimed], checked: Mark | None) -> None:
+        grouped = self.commit_every > 1
         self.sender = sender = Sender(
             policy=self.policy,
             connections=self.connections,
-            commit_every=self.commit_every,
+            slots=self.commit_every,
+            # Half the slots: one group fills while the one before it is written.
+            group_size=max(1, self.commit_every // 2),
             smtp=uses_smtp(),
             low_water=max(2 * self.connections, self.batch_size // 2),
         )
         sender.start(claims, self._messages_for(claims), checked)
+        if grouped:
+            self.recorder = _Recorder(sender)
         try:
             if checked is None:
                 self._check()
             error = self._pump()
+            self._quiet()
         except BaseException:
             # Ctrl+C twice, or the database gone: what is in flight still finishes and what
             # can be recorded is; the claims left stay leased until another sender takes over.
@@ -153,6 +168,8 @@ class _Conductor:
             self._drain()
             raise
         finally:
+            if self.recorder is not None:
+                self.recorder.close()
             sender.close()
         self._hand_back(list(self.held.values()))
         if error is not None:
@@ -169,6 +186,7 @@ class _Conductor:
                 if kind == "done":
                     return args[0]
                 self._handle(kind, *args)
+            self._collect()
             if stop_requested.is_set():
                 sender.stop()
             refresh()
@@ -180,6 +198,9 @@ class _Conductor:
         """After an error: record what the sender still reports, until it is done."""
         sender = self.sender
         assert sender is not None
+        if self.recorder is not None:
+            self.recorder.close()  # what it holds is written (or logged as lost) first
+            self.recorder = None
         while True:
             for kind, *args in sender.turn(LIVENESS_CHECK_SECONDS):
                 if kind == "done":
@@ -193,7 +214,9 @@ class _Conductor:
     def _handle(self, kind: str, *args) -> None:
         if kind == "record":
             self._record(*args)
-        elif kind == "more":
+            return
+        self._quiet()
+        if kind == "more":
             claims = [] if self.given or stop_requested.is_set() else self._claim()
             self.sender.feed(claims, self._messages_for(claims), exhausted=not claims)  # type: ignore[union-attr]
         elif kind == "release":
@@ -253,6 +276,7 @@ class _Conductor:
     def _check(self) -> None:
         """Which claimed runs may still send, and (every third of the lease) which claims are
         still ours; the sender acts on both before it starts another message."""
+        self._quiet()
         mark = Mark()
         run_ids = {claim.run_id for claim in self.held.values()}
         live = set(sendable_runs().filter(pk__in=run_ids).values_list("pk", flat=True))
@@ -273,19 +297,26 @@ class _Conductor:
     # -- records -------------------------------------------------------------------------------
 
     def _record(self, outcomes: list[Outcome], slots: int) -> None:
-        """Commit a group (retrying a failing database briefly), then free its slots. If it
-        cannot be written the slots stay taken, so nothing more goes out unrecorded."""
-        for attempt in range(3):
-            try:
-                counts = write_outcomes(outcomes)
-                break
-            except Exception:
-                if attempt == 2:
-                    # The claims stay leased: after the lease another sender re-sends them.
-                    logger.exception("delivery.record_failed", extra={"count": len(outcomes)})
-                    raise
-                time.sleep(0.5 * (attempt + 1))
+        if self.recorder is not None:
+            self.recorder.submit(outcomes, slots)
+            return
+        counts = write_with_retries(outcomes)
         self.sender.committed(slots)  # type: ignore[union-attr]
+        self._recorded(outcomes, counts)
+
+    def _collect(self) -> None:
+        """Take in what the recorder has committed since."""
+        if self.recorder is not None:
+            for outcomes, counts in self.recorder.done():
+                self._recorded(outcomes, counts)
+
+    def _quiet(self) -> None:
+        """Wait until the recorder has written what it holds: the connection is ours again."""
+        if self.recorder is not None:
+            self.recorder.wait()
+            self._collect()
+
+    def _recorded(self, outcomes: list[Outcome], counts: dict[str, int]) -> None:
         self._forget(outcome.claim for outcome in outcomes)
         report = self.report
         report.sent += counts.get(SENT, 0)
@@ -296,3 +327,85 @@ class _Conductor:
                 report.last_failure = str(outcome.reply)
         if self.on_progress is not None:
             self.on_progress(report)
+
+
+def write_with_retries(outcomes: list[Outcome]) -> dict[str, int]:
+    """`write_outcomes`, retrying a failing database briefly. If the group cannot be written
+    its slots stay taken, so nothing more goes out unrecorded; its claims stay leased, and
+    after the lease another sender sends them again."""
+    for attempt in range(3):
+        try:
+            return write_outcomes(outcomes)
+        except Exception:
+            if attempt == 2:
+                logger.exception("delivery.record_failed", extra={"count": len(outcomes)})
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+class _Recorder:
+    """Commits groups in a thread of its own, on the caller's database connection (so inside a
+    caller's transaction the records are in it too), while the sender's loop keeps sending.
+    It hands each group's slots back to the loop as soon as the group is committed."""
+
+    def __init__(self, sender: Sender) -> None:
+        self._sender = sender
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle = threading.Condition()
+        self._pending = 0
+        self._error: BaseException | None = None
+        self._wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's: the caller's
+        self._wrapper.inc_thread_sharing()
+        self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
+        self._thread.start()
+
+    def submit(self, outcomes: list[Outcome], slots: int) -> None:
+        if self._error is not None:
+            raise self._error
+        with self._idle:
+            self._pending += 1
+        self._jobs.put((outcomes, slots))
+
+    def done(self) -> list[tuple[list[Outcome], dict[str, int]]]:
+        """The groups committed since the last call; raises what made a group fail."""
+        results = []
+        while True:
+            try:
+                results.append(self._done.get_nowait())
+            except queue.Empty:
+                break
+        if self._error is not None:
+            raise self._error
+        return results
+
+    def wait(self) -> None:
+        with self._idle:
+            while self._pending:
+                self._idle.wait()
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+        self._wrapper.dec_thread_sharing()
+
+    def _run(self) -> None:
+        # This thread's `django.db.connection` is the caller's: the same session, the same
+        # transaction. The conductor never uses it while a group is being written.
+        connections[self._wrapper.alias] = self._wrapper
+        while (job := self._jobs.get()) is not None:
+            outcomes, slots = job
+            try:
+                if self._error is None:
+                    counts = write_with_retries(outcomes)
+                    self._sender.committed_threadsafe(slots)
+                    self._done.put((outcomes, counts))
+                else:
+                    logger.error("delivery.record_skipped", extra={"count": len(outcomes)})
+            except BaseException as exc:
+                self._error = exc
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()

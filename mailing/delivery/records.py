@@ -78,83 +78,116 @@ def _write(outcomes: list[Outcome], *, recipients: set[int] | None = None) -> No
         _write_plain(outcomes, recipients=recipients)
 
 
-# -- PostgreSQL: one prepared statement per group ---------------------------------------------
+# -- PostgreSQL: prepared statements ----------------------------------------------------------
 
-_RECORD = "mailing_record_outcomes"
+_RECORD_ONE, _RECORD_MANY = "mailing_record_one", "mailing_record_many"
 _UNDEFINED_STATEMENT = "26000"  # SQLSTATE of "prepared statement … does not exist"
-_ARRAY_TYPES = (
+_TYPES = (
     "bigint", "bigint", "bigint", "text", "timestamptz", "text", "text",
     "text", "integer", "timestamptz", "bigint", "uuid", "date",
 )  # fmt: skip
-_EXECUTE = f"EXECUTE {_RECORD} (" + ", ".join(f"%s::{t}[]" for t in _ARRAY_TYPES) + ")"
+_COLUMNS = (
+    "mailing_id, recipient_id, run_id, email, attempted_at, status, server_response, "
+    "state, tries, next_try_at, delivery_id, token, day"
+)
+_EXECUTE_ONE = f"EXECUTE {_RECORD_ONE} ({', '.join(['%s'] * len(_TYPES))})"
+_EXECUTE_MANY = f"EXECUTE {_RECORD_MANY} (" + ", ".join(f"%s::{t}[]" for t in _TYPES) + ")"
 _prepared_lock = threading.Lock()
-# The DB-API connections that hold the statement (a reconnect needs it prepared again).
+# The DB-API connections that hold the statements (a reconnect needs them prepared again).
 _prepared_connections: "weakref.WeakSet" = weakref.WeakSet()
 
 
 def _write_prepared(outcomes: list[Outcome], *, recipients: set[int] | None) -> None:
-    columns: list[list] = [[] for _ in _ARRAY_TYPES]
-    (
-        mailing_ids, recipient_ids, run_ids, emails, times, statuses, responses,
-        states, tries, retry_ats, delivery_ids, tokens, days,
-    ) = columns  # fmt: skip
     localdate = _LocalDates()
-    for claim, _reply, at, decision in outcomes:
-        mailing_ids.append(claim.mailing_id)
-        recipient_ids.append(
-            claim.recipient_id if recipients is None or claim.recipient_id in recipients else None
+    rows = [
+        (
+            claim.mailing_id,
+            claim.recipient_id if recipients is None or claim.recipient_id in recipients else None,
+            claim.run_id,
+            claim.email,
+            at,
+            SUCCESS if decision.state == SENT else FAILURE,
+            decision.note[:2000],
+            decision.state,
+            claim.tries + 1,
+            decision.retry_at,
+            claim.delivery_id,
+            claim.token,
+            localdate(at),
         )
-        run_ids.append(claim.run_id)
-        emails.append(claim.email)
-        times.append(at)
-        statuses.append(SUCCESS if decision.state == SENT else FAILURE)
-        responses.append(decision.note[:2000])
-        states.append(decision.state)
-        tries.append(claim.tries + 1)
-        retry_ats.append(decision.retry_at)
-        delivery_ids.append(claim.delivery_id)
-        tokens.append(claim.token)
-        days.append(localdate(at))
+        for claim, _reply, at, decision in outcomes
+    ]
+    # One message (the default, a commit per message): plain parameters, the cheapest call;
+    # a group: one array per column.
+    sql, params = (
+        (_EXECUTE_ONE, rows[0])
+        if len(rows) == 1
+        else (_EXECUTE_MANY, [list(c) for c in zip(*rows, strict=True)])
+    )
     with connection.cursor() as cursor:
         for last_try in (False, True):
             with _prepared_lock:
                 if connection.connection not in _prepared_connections:
-                    cursor.execute(_record_statement())
+                    cursor.execute(_record_statements())
                     _prepared_connections.add(connection.connection)
             try:
-                cursor.execute(_EXECUTE, columns)
+                cursor.execute(sql, params)
                 return
             except DatabaseError as exc:
-                # The server forgot the statement (DISCARD ALL, a pooler handing us another
-                # session): prepare it again, once. In autocommit nothing was written.
+                # The server forgot the statements (DISCARD ALL, a pooler handing us another
+                # session): prepare them again, once. In autocommit nothing was written.
                 if last_try or getattr(exc.__cause__, "pgcode", None) != _UNDEFINED_STATEMENT:
                     raise
                 with _prepared_lock:
                     _prepared_connections.discard(connection.connection)
 
 
-def _record_statement() -> str:
+def _record_statements() -> str:
+    """Both statements: the attempts inserted, the deliveries updated (where they are still
+    our claims) and the daily totals added, in one statement each, parsed and planned once per
+    connection."""
     qn = connection.ops.quote_name
     attempt, delivery = qn(Attempt._meta.db_table), qn(Delivery._meta.db_table)
-    params = ", ".join(f"{t}[]" for t in _ARRAY_TYPES)
-    arrays = ", ".join(f"${i}" for i in range(1, len(_ARRAY_TYPES) + 1))
-    return (
-        f"PREPARE {_RECORD} ({params}) AS "
-        f"WITH o AS (SELECT * FROM unnest({arrays}) AS o(mailing_id, recipient_id, run_id, "
-        "email, attempted_at, status, server_response, state, tries, next_try_at, delivery_id, "
-        "token, day)), "
-        f"attempt AS (INSERT INTO {attempt} (mailing_id, recipient_id, run_id, email, "
-        "attempted_at, status, server_response) SELECT mailing_id, recipient_id, run_id, email, "
+    daily = qn(DailyStat._meta.db_table)
+    insert_attempt = (
+        f"INSERT INTO {attempt} (mailing_id, recipient_id, run_id, email, attempted_at, status, "
+        "server_response)"
+    )
+    set_delivery = (
+        "SET state = {state}, tries = {tries}, claim_token = NULL, lease_expires_at = NULL, "
+        "next_try_at = COALESCE({next_try_at}, {table}next_try_at)"
+    )
+    insert_daily = f"INSERT INTO {daily} (mailing_id, day, successes, failures)"
+    one = (
+        f"PREPARE {_RECORD_ONE} ({', '.join(_TYPES)}) AS "
+        f"WITH attempt AS ({insert_attempt} VALUES ($1, $2, $3, $4, $5, $6, $7)), "
+        f"delivery AS (UPDATE {delivery} "
+        + set_delivery.format(state="$8", tries="$9", next_try_at="$10", table="")
+        + f" WHERE id = $11 AND claim_token = $12 AND state = '{CLAIMED}') "
+        f"{insert_daily} VALUES ($1, $13, ($6 = '{SUCCESS}')::int, ($6 <> '{SUCCESS}')::int) "
+        f"{_daily_stats_conflict()}"
+    )
+    arrays = ", ".join(f"${i}" for i in range(1, len(_TYPES) + 1))
+    many = (
+        f"PREPARE {_RECORD_MANY} ({', '.join(f'{t}[]' for t in _TYPES)}) AS "
+        f"WITH o AS (SELECT * FROM unnest({arrays}) AS o({_COLUMNS})), "
+        f"attempt AS ({insert_attempt} SELECT mailing_id, recipient_id, run_id, email, "
         "attempted_at, status, server_response FROM o), "
-        f"delivery AS (UPDATE {delivery} d SET state = o.state, tries = o.tries, "
-        "claim_token = NULL, lease_expires_at = NULL, "
-        "next_try_at = COALESCE(o.next_try_at, d.next_try_at) FROM o "
-        f"WHERE d.id = o.delivery_id AND d.claim_token = o.token AND d.state = '{CLAIMED}') "
-        f"INSERT INTO {qn(DailyStat._meta.db_table)} (mailing_id, day, successes, failures) "
-        f"SELECT mailing_id, day, count(*) FILTER (WHERE status = '{SUCCESS}'), "
+        f"delivery AS (UPDATE {delivery} d "
+        + set_delivery.format(
+            state="o.state", tries="o.tries", next_try_at="o.next_try_at", table="d."
+        )
+        + f" FROM o WHERE d.id = o.delivery_id AND d.claim_token = o.token "
+        f"AND d.state = '{CLAIMED}') "
+        f"{insert_daily} SELECT mailing_id, day, count(*) FILTER (WHERE status = '{SUCCESS}'), "
         f"count(*) FILTER (WHERE status <> '{SUCCESS}') FROM o GROUP BY mailing_id, day "
         f"{_daily_stats_conflict()}"
     )
+    # A generic plan, made once: PostgreSQL would otherwise plan the group statement afresh at
+    # every call (its custom plans know the arrays' lengths, and it keeps preferring them),
+    # which took as long as running it. The setting only concerns prepared statements, and
+    # this session has no others.
+    return f"SET plan_cache_mode = force_generic_plan; {one}; {many}"
 
 
 # -- Anywhere: plain statements in a transaction ----------------------------------------------

@@ -18,6 +18,7 @@ on replies that are overdue).
 """
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -72,7 +73,8 @@ class Sender:
         *,
         policy: Policy,
         connections: int,
-        commit_every: int,
+        slots: int,
+        group_size: int,
         smtp: bool,
         low_water: int,
     ) -> None:
@@ -82,9 +84,8 @@ class Sender:
         self._smtp = smtp
         self._outbox: list[tuple] = []
         self._low_water = low_water
-        self._slots = commit_every
-        # The whole loop waits while a group is committed, so a group may take every slot.
-        self._group_size = commit_every
+        self._slots = slots
+        self._group_size = group_size
         self._feed: deque[Claimed] = deque()
         self._messages: dict[int, PreparedMessage | Reply] = {}
         self._exhausted = False
@@ -160,6 +161,11 @@ class Sender:
             self._put(("stopped", stopped))
         self._checked = mark
         self._notify()
+
+    def committed_threadsafe(self, slots: int) -> None:
+        """`committed`, from another thread (the recorder's)."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing waits any more
+            self._loop.call_soon_threadsafe(self.committed, slots)
 
     def committed(self, slots: int) -> None:
         self._slots += slots
