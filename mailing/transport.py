@@ -84,6 +84,7 @@ class SmtpConnection(asyncio.Protocol):
         self._waiter: asyncio.Future | None = None
         self._wanted = 0
         self._mail_from: dict[str, bytes] = {}
+        self._pipelined = False
 
     @property
     def is_open(self) -> bool:
@@ -97,19 +98,20 @@ class SmtpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._buffer:
             data = self._buffer + data
-        start, lines, replies = 0, self._lines, self._replies
-        while (end := data.find(b"\n", start)) >= 0:
-            line = data[start : end - 1] if data[end - 1 : end] == b"\r" else data[start:end]
-            start = end + 1
+        *complete, self._buffer = data.split(b"\n")
+        lines, replies = self._lines, self._replies
+        for line in complete:
+            if line[-1:] == b"\r":
+                line = line[:-1]
             lines.append(line)
             if line[3:4] == b"-":
                 continue  # a multi-line reply goes on
-            valid = line[:3].isdigit() and line[3:4] in (b"", b" ")
-            replies.append((int(line[:3]) if valid else 0, lines))
+            code = line[:3]
+            valid = code.isdigit() and line[3:4] in (b"", b" ")
+            replies.append((int(code) if valid else 0, lines))
             lines = self._lines = []
-        self._buffer = data[start:]
         if len(self._buffer) > _MAX_LINE:
-            self._replies.append((0, [*self._lines, self._buffer[:200]]))
+            replies.append((0, [*self._lines, self._buffer[:200]]))
             self._buffer, self._lines = b"", []
         if self._waiter is not None and len(replies) >= self._wanted:
             self._wake()
@@ -158,10 +160,7 @@ class SmtpConnection(asyncio.Protocol):
         refusal = address_refusal(recipient)
         if refusal is not None:
             return refusal
-        rcpt = b"RCPT TO:<" + recipient.encode("ascii") + b">\r\n"
-        mail_from = self._mail_from.get(sender)
-        if mail_from is None:
-            mail_from = self._mail_from[sender] = b"MAIL FROM:<" + sender.encode("ascii") + b">\r\n"
+        mail_from, rcpt = self._envelope_commands(sender, recipient)
         self._stage = "sending"
         if self.pipelining:
             self._write(mail_from + rcpt + b"DATA\r\n")
@@ -184,10 +183,17 @@ class SmtpConnection(asyncio.Protocol):
                 return None
         return await self._refused(replies)
 
-    async def commit(self, data: bytes) -> Reply:
-        """The message and the final dot, in one write: from here the server owns it."""
+    async def commit(self, data: bytes, *, then: tuple[str, str] | None = None) -> Reply:
+        """The message and the final dot, in one write: from here the server owns it.
+
+        `then` (sender, recipient), on a pipelining connection: the next message's MAIL, RCPT
+        and DATA go in the same write; `begin_pipelined` reads their replies."""
         self._stage = _STAGE_DATA
-        self._write(data + b".\r\n")
+        self._pipelined = then is not None
+        if then is None:
+            self._write(data + b".\r\n")
+        else:
+            self._write(data + b".\r\n" + self._envelope(*then))
         replies = await self._read(1)
         if replies is None:
             return self._failure  # type: ignore[return-value]
@@ -197,6 +203,21 @@ class SmtpConnection(asyncio.Protocol):
             self.abandon()
             return reply._replace(broken=True)
         return reply
+
+    async def begin_pipelined(self) -> tuple[bool, Reply | None]:
+        """The replies to the envelope `commit(..., then=...)` sent: (True, None) when DATA
+        may follow, (False, refusal) when the server refused, (False, None) when the connection
+        failed before the server answered (the message was not tried)."""
+        self._stage = "sending"
+        if not self._pipelined or self._failure is not None:
+            return False, None
+        self._pipelined = False
+        replies = await self._read(3)
+        if replies is None:
+            return False, None
+        if replies[0][0] == 250 and replies[1][0] in (250, 251) and replies[2][0] == 354:
+            return True, None
+        return False, await self._refused(replies)
 
     async def close(self) -> None:
         """QUIT politely (waiting a moment for the goodbye), then close."""
@@ -216,6 +237,16 @@ class SmtpConnection(asyncio.Protocol):
             self._failure = Reply(0, "The connection was closed", broken=True)
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _envelope_commands(self, sender: str, recipient: str) -> tuple[bytes, bytes]:
+        mail_from = self._mail_from.get(sender)
+        if mail_from is None:
+            mail_from = self._mail_from[sender] = b"MAIL FROM:<" + sender.encode("ascii") + b">\r\n"
+        return mail_from, b"RCPT TO:<" + recipient.encode("ascii") + b">\r\n"
+
+    def _envelope(self, sender: str, recipient: str) -> bytes:
+        mail_from, rcpt = self._envelope_commands(sender, recipient)
+        return mail_from + rcpt + b"DATA\r\n"
 
     async def _handshake(self, context: ssl.SSLContext | None) -> Reply | None:
         greeting = await self._read(1)
@@ -332,6 +363,8 @@ class SmtpConnection(asyncio.Protocol):
             self.deadline = self._loop.time() + (self.timeout if timeout is None else timeout)
             await self._waiter
         if len(replies) >= count:
+            if count == 1:
+                return [replies.popleft()]
             return [replies.popleft() for _ in range(count)]
         return None
 
@@ -355,6 +388,7 @@ class DjangoBackendConnection:
     """Any configured Django email backend (file, console, memory) behind the same steps."""
 
     deadline = 0.0  # a backend call blocks until it is done: nothing for the watchdog
+    pipelining = False
 
     def __init__(self) -> None:
         self._backend = None
@@ -380,7 +414,7 @@ class DjangoBackendConnection:
         self._envelope = (sender, recipient)
         return None
 
-    async def commit(self, data: bytes) -> Reply:
+    async def commit(self, data: bytes, *, then: tuple[str, str] | None = None) -> Reply:
         sender, recipient = self._envelope
         try:
             message = _RenderedEmail(data, sender=sender, recipient=recipient)
@@ -440,7 +474,9 @@ def _text(value: bytes | str) -> str:
     even be stored in PostgreSQL text, and would fail the whole group of records with it)."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
-    return " ".join(_CONTROL.sub(" ", value).split())
+    if not value.isprintable():  # control characters, and the line and paragraph separators
+        value = _CONTROL.sub(" ", value)
+    return " ".join(value.split())
 
 
 def _reply(parsed: tuple[int, list[bytes]]) -> Reply:

@@ -13,6 +13,9 @@ from . import RecipientContext, dot_stuff
 
 # C0 and C1 control characters, and the Unicode line and paragraph separators.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Anything formataddr would quote or escape (email.utils' specials, a backslash, a quote) and
+# control characters: such a name goes the long way.
+_NEEDS_FORMATTING = re.compile(r'[][\\()<>@,:;".\x00-\x1f\x7f]')
 
 
 class PlainMessage:
@@ -51,6 +54,9 @@ class PlainMessage:
 
     @staticmethod
     def to_header(*, email: str, full_name: str) -> str:
+        if full_name.isascii() and not _NEEDS_FORMATTING.search(full_name):
+            # What formataddr would make of a plain name, in a tenth of its time.
+            return f"{full_name} <{email}>" if full_name else email
         # Whatever the database holds, a display name never breaks the header: a CR or LF
         # would start new header lines, and (as the head is not dot-stuffed) even whole SMTP
         # commands. formataddr quotes but keeps them, so every control character becomes a space.

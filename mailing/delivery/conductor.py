@@ -11,11 +11,12 @@ and, every third of the lease, renews the leases and tells the sender which clai
 while it stalled. Between turns it also lets the throttle talk to its shared state
 (`Throttle.refresh`).
 
-With MAILING_COMMIT_EVERY > 1 the groups are committed by `_Recorder`, a thread of its own on
-the same database connection (never at the same time as the conductor: the conductor waits for
-it before any other query), so that the loop goes on sending with the other half of its slots
-while a group is written. With a commit per message the record is on the critical path of
-every message (dot, reply, commit, next dot) and is written directly, without a hand-off.
+The two slow database calls do not stop the loop: claims, and with MAILING_COMMIT_EVERY > 1 the
+groups' records, run in `_Database`, a thread of its own on the same database connection
+(never at the same time as the conductor, which waits for it before any other query), while
+the loop goes on sending (with the other half of its slots while a group is written). With a
+commit per message the record is on the critical path of every message (dot, reply, commit,
+next dot) and is written directly, without a hand-off.
 """
 
 import logging
@@ -24,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -122,20 +124,22 @@ class _Conductor:
         self.connections = max(1, self.connections)
         self.held: dict[int, Claimed] = {}  # given to the sender, neither recorded nor handed back
         self.messages: dict[int, PreparedMessage | Reply] = {}
-        self.given: bool = False
+        self.given = False
         self.renewed = Mark()
         self.sender: Sender | None = None
-        self.recorder: _Recorder | None = None
+        self.db: _Database | None = None  # on the caller's connection: records, and claims
+        self.claims_db: _Database | None = None  # claims, on a connection of its own if it may
 
     def run(self, claims: list[Claimed] | None) -> DeliveryReport:
         try:
             checked: Mark | None = None
             if claims is None:
                 checked = Mark()  # the claim reads `sendable_runs`: as good as a check
-                claims = self._claim()
+                claims, messages = _claim(self.batch_size, self.lease, self.mailing_id, set())
             else:
                 self.given = True
-                self._hold(claims)
+                messages = _prepare_messages({claim.run_id for claim in claims})
+            self._hold(claims, messages)
             if claims:
                 self._serve(claims, checked)
         finally:
@@ -143,7 +147,6 @@ class _Conductor:
         return self.report
 
     def _serve(self, claims: list[Claimed], checked: Mark | None) -> None:
-        grouped = self.commit_every > 1
         self.sender = sender = Sender(
             policy=self.policy,
             connections=self.connections,
@@ -153,14 +156,17 @@ class _Conductor:
             smtp=uses_smtp(),
             low_water=max(2 * self.connections, self.batch_size // 2),
         )
-        sender.start(claims, self._messages_for(claims), checked)
-        if grouped:
-            self.recorder = _Recorder(sender)
+        sender.start(claims, self.messages, checked)
+        self.db = _Database(on_done=sender.wake_threadsafe)
+        # Outside a caller's transaction (the senders' processes) claims have a connection of
+        # their own, so that a claim and a group's record are written at the same time.
+        if connection.vendor != "sqlite" and connection.get_autocommit():
+            self.claims_db = _Database(on_done=sender.wake_threadsafe, own_connection=True)
         try:
             if checked is None:
                 self._check()
             error = self._pump()
-            self._quiet()
+            self._quiet(everything=True)
         except BaseException:
             # Ctrl+C twice, or the database gone: what is in flight still finishes and what
             # can be recorded is; the claims left stay leased until another sender takes over.
@@ -168,8 +174,9 @@ class _Conductor:
             self._drain()
             raise
         finally:
-            if self.recorder is not None:
-                self.recorder.close()
+            for worker in (self.claims_db, self.db):
+                if worker is not None:
+                    worker.close()
             sender.close()
         self._hand_back(list(self.held.values()))
         if error is not None:
@@ -198,9 +205,10 @@ class _Conductor:
         """After an error: record what the sender still reports, until it is done."""
         sender = self.sender
         assert sender is not None
-        if self.recorder is not None:
-            self.recorder.close()  # what it holds is written (or logged as lost) first
-            self.recorder = None
+        for worker in (self.claims_db, self.db):
+            if worker is not None:
+                worker.close()  # what they hold is written (or logged as lost) first
+        self.db = self.claims_db = None
         while True:
             for kind, *args in sender.turn(LIVENESS_CHECK_SECONDS):
                 if kind == "done":
@@ -212,33 +220,49 @@ class _Conductor:
                         logger.exception("delivery.record_failed", extra={"count": len(args[0])})
 
     def _handle(self, kind: str, *args) -> None:
+        sender = self.sender
+        assert sender is not None
         if kind == "record":
-            self._record(*args)
-            return
-        self._quiet()
-        if kind == "more":
-            claims = [] if self.given or stop_requested.is_set() else self._claim()
-            self.sender.feed(claims, self._messages_for(claims), exhausted=not claims)  # type: ignore[union-attr]
-        elif kind == "release":
-            self._hand_back(args[0])
-        elif kind == "stopped":
-            self._hand_back(args[0])
-            sweep_cancelled_runs(run_ids={claim.run_id for claim in args[0]})
-        elif kind == "defer":
-            claims, until = args
-            self._forget(claims)
-            self.report.postponed += defer(claims=claims, until=until)
+            outcomes, slots = args
+            if self.db is not None and self.commit_every > 1:
+                self.db.submit(
+                    partial(_write_group, sender, outcomes, slots),
+                    partial(self._recorded, outcomes),
+                )
+            else:
+                self._quiet()
+                counts = write_with_retries(outcomes)
+                sender.committed(slots)
+                self._recorded(outcomes, counts)
+        elif kind == "more":
+            if self.given or stop_requested.is_set() or self.db is None:
+                sender.feed([], {}, exhausted=True)
+            else:
+                job = partial(
+                    _claim, self.batch_size, self.lease, self.mailing_id, set(self.messages)
+                )
+                (self.claims_db or self.db).submit(job, self._claimed)
+        else:
+            self._quiet()
+            if kind == "release":
+                self._hand_back(args[0])
+            elif kind == "stopped":
+                self._hand_back(args[0])
+                sweep_cancelled_runs(run_ids={claim.run_id for claim in args[0]})
+            elif kind == "defer":
+                claims, until = args
+                self._forget(claims)
+                self.report.postponed += defer(claims=claims, until=until)
 
     # -- claims --------------------------------------------------------------------------------
 
-    def _claim(self) -> list[Claimed]:
-        claims = claim_batch(
-            limit=self.batch_size, lease_seconds=self.lease, mailing_id=self.mailing_id
-        )
-        self._hold(claims)
-        return claims
+    def _claimed(self, result: tuple[list[Claimed], dict[int, PreparedMessage | Reply]]) -> None:
+        claims, messages = result
+        self._hold(claims, messages)
+        self.sender.feed(claims, messages, exhausted=not claims)  # type: ignore[union-attr]
 
-    def _hold(self, claims: list[Claimed]) -> None:
+    def _hold(self, claims: list[Claimed], messages: dict[int, PreparedMessage | Reply]) -> None:
+        self.messages.update(messages)
         for claim in claims:
             self.held[claim.delivery_id] = claim
 
@@ -251,27 +275,6 @@ class _Conductor:
         if claims:
             self._forget(claims)
             self.report.released += release(claims=claims)
-
-    def _messages_for(self, claims: list[Claimed]) -> dict[int, PreparedMessage | Reply]:
-        """Each run's message, prepared once per pass (new runs only)."""
-        missing = {claim.run_id for claim in claims} - self.messages.keys()
-        fresh: dict[int, PreparedMessage | Reply] = {}
-        if missing:
-            runs = Run.objects.filter(pk__in=missing).select_related(
-                "mailing__message", "mailing__owner"
-            )
-            for run in runs:
-                try:
-                    fresh[run.pk] = prepare(run)
-                except Exception as exc:  # whatever the content layer refuses, no retry fixes
-                    logger.error(
-                        "delivery.message_unbuildable", extra={"run_id": run.pk, "error": str(exc)}
-                    )
-                    fresh[run.pk] = Reply(
-                        0, f"Not sent: the message cannot be built ({exc})", final=True
-                    )
-            self.messages.update(fresh)
-        return fresh
 
     def _check(self) -> None:
         """Which claimed runs may still send, and (every third of the lease) which claims are
@@ -296,25 +299,19 @@ class _Conductor:
 
     # -- records -------------------------------------------------------------------------------
 
-    def _record(self, outcomes: list[Outcome], slots: int) -> None:
-        if self.recorder is not None:
-            self.recorder.submit(outcomes, slots)
-            return
-        counts = write_with_retries(outcomes)
-        self.sender.committed(slots)  # type: ignore[union-attr]
-        self._recorded(outcomes, counts)
-
     def _collect(self) -> None:
-        """Take in what the recorder has committed since."""
-        if self.recorder is not None:
-            for outcomes, counts in self.recorder.done():
-                self._recorded(outcomes, counts)
+        """Take in what the database threads have finished since."""
+        for worker in (self.db, self.claims_db):
+            if worker is not None:
+                worker.collect()
 
-    def _quiet(self) -> None:
-        """Wait until the recorder has written what it holds: the connection is ours again."""
-        if self.recorder is not None:
-            self.recorder.wait()
-            self._collect()
+    def _quiet(self, *, everything: bool = False) -> None:
+        """Wait until the thread on the caller's connection is idle (the connection is the
+        conductor's again), and with `everything` the claims' thread too."""
+        for worker in (self.db, self.claims_db if everything else None):
+            if worker is not None:
+                worker.wait()
+        self._collect()
 
     def _recorded(self, outcomes: list[Outcome], counts: dict[str, int]) -> None:
         self._forget(outcome.claim for outcome in outcomes)
@@ -327,6 +324,41 @@ class _Conductor:
                 report.last_failure = str(outcome.reply)
         if self.on_progress is not None:
             self.on_progress(report)
+
+
+def _claim(
+    limit: int, lease: int, mailing_id: int | None, known_runs: set[int]
+) -> tuple[list[Claimed], dict[int, PreparedMessage | Reply]]:
+    """A batch of claims, and the prepared messages of the runs in it not in `known_runs`."""
+    claims = claim_batch(limit=limit, lease_seconds=lease, mailing_id=mailing_id)
+    return claims, _prepare_messages({claim.run_id for claim in claims} - known_runs)
+
+
+def _prepare_messages(run_ids: set[int]) -> dict[int, PreparedMessage | Reply]:
+    """Each run's message, prepared once per pass. A run whose message cannot be built gets a
+    final failure in its place, which each of its deliveries records."""
+    messages: dict[int, PreparedMessage | Reply] = {}
+    if run_ids:
+        for run in Run.objects.filter(pk__in=run_ids).select_related(
+            "mailing__message", "mailing__owner"
+        ):
+            try:
+                messages[run.pk] = prepare(run)
+            except Exception as exc:  # whatever the content layer refuses, no retry fixes
+                logger.error(
+                    "delivery.message_unbuildable", extra={"run_id": run.pk, "error": str(exc)}
+                )
+                messages[run.pk] = Reply(
+                    0, f"Not sent: the message cannot be built ({exc})", final=True
+                )
+    return messages
+
+
+def _write_group(sender: Sender, outcomes: list[Outcome], slots: int) -> dict[str, int]:
+    """On the database thread: write a group, then give its slots back to the loop at once."""
+    counts = write_with_retries(outcomes)
+    sender.committed_threadsafe(slots)
+    return counts
 
 
 def write_with_retries(outcomes: list[Outcome]) -> dict[str, int]:
@@ -344,41 +376,41 @@ def write_with_retries(outcomes: list[Outcome]) -> dict[str, int]:
     raise AssertionError("unreachable")
 
 
-class _Recorder:
-    """Commits groups in a thread of its own, on the caller's database connection (so inside a
-    caller's transaction the records are in it too), while the sender's loop keeps sending.
-    It hands each group's slots back to the loop as soon as the group is committed."""
+class _Database:
+    """The caller's database connection, used from a thread of its own: jobs run there one at
+    a time, in order, and their results are handed to their callbacks in the conductor's
+    thread (`collect`). Inside a caller's transaction the jobs are in it too. After a job
+    fails, the ones after it are skipped: the connection is not to be trusted."""
 
-    def __init__(self, sender: Sender) -> None:
-        self._sender = sender
+    def __init__(self, *, on_done: Callable[[], None], own_connection: bool = False) -> None:
+        self._on_done = on_done
+        self._own = own_connection
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._results: queue.SimpleQueue = queue.SimpleQueue()
         self._idle = threading.Condition()
         self._pending = 0
         self._error: BaseException | None = None
         self._wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's: the caller's
-        self._wrapper.inc_thread_sharing()
-        self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
+        if not own_connection:
+            self._wrapper.inc_thread_sharing()
+        self._thread = threading.Thread(target=self._run, name="delivery-db", daemon=True)
         self._thread.start()
 
-    def submit(self, outcomes: list[Outcome], slots: int) -> None:
-        if self._error is not None:
-            raise self._error
+    def submit(self, job: Callable[[], object], then: Callable[[object], None]) -> None:
         with self._idle:
             self._pending += 1
-        self._jobs.put((outcomes, slots))
+        self._jobs.put((job, then))
 
-    def done(self) -> list[tuple[list[Outcome], dict[str, int]]]:
-        """The groups committed since the last call; raises what made a group fail."""
-        results = []
+    def collect(self) -> None:
+        """Hand the finished jobs' results to their callbacks; raise what made one fail."""
         while True:
             try:
-                results.append(self._done.get_nowait())
+                then, result = self._results.get_nowait()
             except queue.Empty:
                 break
+            then(result)
         if self._error is not None:
             raise self._error
-        return results
 
     def wait(self) -> None:
         with self._idle:
@@ -388,24 +420,32 @@ class _Recorder:
     def close(self) -> None:
         self._jobs.put(None)
         self._thread.join()
-        self._wrapper.dec_thread_sharing()
+        if not self._own:
+            self._wrapper.dec_thread_sharing()
 
     def _run(self) -> None:
-        # This thread's `django.db.connection` is the caller's: the same session, the same
-        # transaction. The conductor never uses it while a group is being written.
-        connections[self._wrapper.alias] = self._wrapper
-        while (job := self._jobs.get()) is not None:
-            outcomes, slots = job
+        # This thread's `django.db.connection` is the caller's (the same session, the same
+        # transaction; the conductor never uses it while a job runs), or a new one.
+        if not self._own:
+            connections[self._wrapper.alias] = self._wrapper
+        try:
+            self._serve()
+        finally:
+            if self._own:
+                connections[self._wrapper.alias].close()
+
+    def _serve(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            job, then = item
             try:
                 if self._error is None:
-                    counts = write_with_retries(outcomes)
-                    self._sender.committed_threadsafe(slots)
-                    self._done.put((outcomes, counts))
+                    self._results.put((then, job()))
                 else:
-                    logger.error("delivery.record_skipped", extra={"count": len(outcomes)})
+                    logger.error("delivery.database_job_skipped")
             except BaseException as exc:
                 self._error = exc
             finally:
                 with self._idle:
                     self._pending -= 1
                     self._idle.notify_all()
+                self._on_done()

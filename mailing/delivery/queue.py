@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from ..models import Delivery
+from ..models import Delivery, Recipient
 from .records import db_datetime, db_token
 from .runs import sendable_runs
 
@@ -60,7 +60,8 @@ def claim_batch(
     sent at the same time share the senders instead of waiting for one another."""
     now = now or timezone.now()
     token = uuid.uuid4()
-    run_ids = list(sendable_runs(mailing_id=mailing_id).values_list("pk", flat=True))
+    mailing_of = dict(sendable_runs(mailing_id=mailing_id).values_list("pk", "mailing_id"))
+    run_ids = list(mailing_of)
     random.shuffle(run_ids)
     with transaction.atomic():
         ids: list[int] = []
@@ -75,29 +76,44 @@ def claim_batch(
                 break
         if not ids:
             return []
-        # `state=PENDING` again: on SQLite (no row locks) a rival may have taken some first.
-        Delivery.objects.filter(pk__in=ids, state=PENDING).update(
-            state=CLAIMED,
-            claim_token=token,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-        )
-    # Read back by primary key and keep what carries our token: a lookup by token alone
-    # could walk every claim ever made until VACUUM clears them from its index.
-    rows = (
-        Delivery.objects.filter(pk__in=ids)
-        .order_by("pk")
-        .values_list(
-            "claim_token",
-            "pk",
-            "run_id",
-            "run__mailing_id",
-            "recipient_id",
-            "recipient__email",
-            "recipient__full_name",
-            "tries",
-        )
+        # `state = pending` again: on SQLite (no row locks) a rival may have taken some first;
+        # what comes back is ours.
+        table = connection.ops.quote_name(Delivery._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET state = %s, claim_token = %s, lease_expires_at = %s "
+                f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND state = %s "
+                "RETURNING id, run_id, recipient_id, tries",
+                [
+                    CLAIMED,
+                    db_token(token),
+                    db_datetime(now + timedelta(seconds=lease_seconds)),
+                    *ids,
+                    PENDING,
+                ],
+            )
+            claimed = sorted(cursor.fetchall())
+    # The recipients by primary key, on their own: joined in, the planner may hash the whole
+    # recipient table for every batch.
+    people = dict(
+        (pk, (email, name))
+        for pk, email, name in Recipient.objects.filter(
+            pk__in={row[2] for row in claimed}
+        ).values_list("pk", "email", "full_name")
     )
-    return [Claimed(row[1], token, *row[2:]) for row in rows if row[0] == token]
+    return [
+        Claimed(
+            delivery_id,
+            token,
+            run_id,
+            mailing_of[run_id],
+            recipient_id,
+            *people[recipient_id],
+            tries,
+        )
+        for delivery_id, run_id, recipient_id, tries in claimed
+        if recipient_id in people
+    ]
 
 
 def renew_leases(*, tokens: Iterable[uuid.UUID], lease_seconds: int) -> set[int]:
