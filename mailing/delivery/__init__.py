@@ -14,8 +14,9 @@
 3. Throttle policy.py     before each message the sender asks `Throttle.reserve`, which may
                           make it wait or defer the claim to a later time (no try counted).
 4. Send     sender.py     one asyncio event loop drives MAILING_SENDER_CONNECTIONS SMTP
-                          connections (`mailing.transport`), commands pipelined; the message is
-                          prepared once per run and rendered per recipient (`mailing.content`).
+            connection.py connections (`mailing.transport`), each a `Worker`, commands
+                          pipelined; the message is prepared once per run and rendered per
+                          recipient (`mailing.content`).
 5. Record   records.py    after the server accepted a message, never before: its `Attempt`,
                           the delivery's new state and the `DailyStat` totals, committed
                           together, a group at a time. The sender takes one of
@@ -32,8 +33,9 @@
                           `cancel_runs`, which turns every pending delivery into a failed
                           attempt carrying the reason.
 
-Who drives it: conductor.py's `deliver()` is one pass (the caller's thread does every database
-call, the sender's loop runs beside it); drivers.py's `send_mailing` (one mailing, in the
+Who drives it: conductor.py's `deliver()` is one pass (the caller's thread runs the loop in
+turns and does the database work between them; database.py's thread writes claims and grouped
+records meanwhile, so the loop keeps sending); drivers.py's `send_mailing` (one mailing, in the
 foreground) and `serve` (every sendable run until stopped: `manage.py run_senders`) wrap it,
 and the scheduler's job calls `deliver()`.
 """

@@ -12,7 +12,7 @@ while it stalled. Between turns it also lets the throttle talk to its shared sta
 (`Throttle.refresh`).
 
 The two slow database calls do not stop the loop: claims, and with MAILING_COMMIT_EVERY > 1 the
-groups' records, run in `_Database`, a thread of its own on the same database connection
+groups' records, run in `Database`, a thread of its own on the same database connection
 (never at the same time as the conductor, which waits for it before any other query), while
 the loop goes on sending (with the other half of its slots while a group is written). With a
 commit per message the record is on the critical path of every message (dot, reply, commit,
@@ -20,22 +20,21 @@ next dot) and is written directly, without a hand-off.
 """
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection
 
 from ..content import PreparedMessage, prepare
 from ..models import Run
 from ..transport import Reply, uses_smtp
+from .database import Database, write_group, write_with_retries
 from .policy import FAILED, RETRY, SENT, Policy
 from .queue import Claimed, claim_batch, defer, release, renew_leases
-from .records import Outcome, write_outcomes
+from .records import Outcome
 from .runs import sendable_runs, sweep_cancelled_runs
 from .sender import LIVENESS_CHECK_SECONDS, Mark, Sender, stop_requested
 
@@ -127,8 +126,8 @@ class _Conductor:
         self.given = False
         self.renewed = Mark()
         self.sender: Sender | None = None
-        self.db: _Database | None = None  # on the caller's connection: records, and claims
-        self.claims_db: _Database | None = None  # claims, on a connection of its own if it may
+        self.db: Database | None = None  # on the caller's connection: records, and claims
+        self.claims_db: Database | None = None  # claims, on a connection of its own if it may
 
     def run(self, claims: list[Claimed] | None) -> DeliveryReport:
         try:
@@ -157,11 +156,11 @@ class _Conductor:
             low_water=max(2 * self.connections, self.batch_size // 2),
         )
         sender.start(claims, self.messages, checked)
-        self.db = _Database(on_done=sender.wake_threadsafe)
+        self.db = Database(on_done=sender.wake_threadsafe)
         # Outside a caller's transaction (the senders' processes) claims have a connection of
         # their own, so that a claim and a group's record are written at the same time.
         if connection.vendor != "sqlite" and connection.get_autocommit():
-            self.claims_db = _Database(on_done=sender.wake_threadsafe, own_connection=True)
+            self.claims_db = Database(on_done=sender.wake_threadsafe, own_connection=True)
         try:
             if checked is None:
                 self._check()
@@ -226,7 +225,7 @@ class _Conductor:
             outcomes, slots = args
             if self.db is not None and self.commit_every > 1:
                 self.db.submit(
-                    partial(_write_group, sender, outcomes, slots),
+                    partial(write_group, sender, outcomes, slots),
                     partial(self._recorded, outcomes),
                 )
             else:
@@ -352,100 +351,3 @@ def _prepare_messages(run_ids: set[int]) -> dict[int, PreparedMessage | Reply]:
                     0, f"Not sent: the message cannot be built ({exc})", final=True
                 )
     return messages
-
-
-def _write_group(sender: Sender, outcomes: list[Outcome], slots: int) -> dict[str, int]:
-    """On the database thread: write a group, then give its slots back to the loop at once."""
-    counts = write_with_retries(outcomes)
-    sender.committed_threadsafe(slots)
-    return counts
-
-
-def write_with_retries(outcomes: list[Outcome]) -> dict[str, int]:
-    """`write_outcomes`, retrying a failing database briefly. If the group cannot be written
-    its slots stay taken, so nothing more goes out unrecorded; its claims stay leased, and
-    after the lease another sender sends them again."""
-    for attempt in range(3):
-        try:
-            return write_outcomes(outcomes)
-        except Exception:
-            if attempt == 2:
-                logger.exception("delivery.record_failed", extra={"count": len(outcomes)})
-                raise
-            time.sleep(0.5 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-class _Database:
-    """The caller's database connection, used from a thread of its own: jobs run there one at
-    a time, in order, and their results are handed to their callbacks in the conductor's
-    thread (`collect`). Inside a caller's transaction the jobs are in it too. After a job
-    fails, the ones after it are skipped: the connection is not to be trusted."""
-
-    def __init__(self, *, on_done: Callable[[], None], own_connection: bool = False) -> None:
-        self._on_done = on_done
-        self._own = own_connection
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._results: queue.SimpleQueue = queue.SimpleQueue()
-        self._idle = threading.Condition()
-        self._pending = 0
-        self._error: BaseException | None = None
-        self._wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's: the caller's
-        if not own_connection:
-            self._wrapper.inc_thread_sharing()
-        self._thread = threading.Thread(target=self._run, name="delivery-db", daemon=True)
-        self._thread.start()
-
-    def submit(self, job: Callable[[], object], then: Callable[[object], None]) -> None:
-        with self._idle:
-            self._pending += 1
-        self._jobs.put((job, then))
-
-    def collect(self) -> None:
-        """Hand the finished jobs' results to their callbacks; raise what made one fail."""
-        while True:
-            try:
-                then, result = self._results.get_nowait()
-            except queue.Empty:
-                break
-            then(result)
-        if self._error is not None:
-            raise self._error
-
-    def wait(self) -> None:
-        with self._idle:
-            while self._pending:
-                self._idle.wait()
-
-    def close(self) -> None:
-        self._jobs.put(None)
-        self._thread.join()
-        if not self._own:
-            self._wrapper.dec_thread_sharing()
-
-    def _run(self) -> None:
-        # This thread's `django.db.connection` is the caller's (the same session, the same
-        # transaction; the conductor never uses it while a job runs), or a new one.
-        if not self._own:
-            connections[self._wrapper.alias] = self._wrapper
-        try:
-            self._serve()
-        finally:
-            if self._own:
-                connections[self._wrapper.alias].close()
-
-    def _serve(self) -> None:
-        while (item := self._jobs.get()) is not None:
-            job, then = item
-            try:
-                if self._error is None:
-                    self._results.put((then, job()))
-                else:
-                    logger.error("delivery.database_job_skipped")
-            except BaseException as exc:
-                self._error = exc
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
-                self._on_done()

@@ -1,20 +1,19 @@
-"""The sender: one asyncio event loop driving many SMTP connections over a shared feed of
-claims. It never touches the database: it runs in turns, in the conductor's thread
-(`conductor.py`), and a turn ends as soon as it needs the conductor (a group to record, more
-claims, claims to hand back) or the next liveness check is due. Between turns the conductor
-does the database work on the caller's own connection; meanwhile the servers' replies wait in
-the sockets, and the next turn takes them all at once. One thread: no interpreter-lock
-hand-offs, and Django's ORM is never called while a loop is running.
+"""The sender: one asyncio event loop driving many SMTP connections (connection.py's workers)
+over a shared feed of claims. It never touches the database: it runs in turns, in the
+conductor's thread (conductor.py), and a turn ends as soon as it needs the conductor (a group
+to record, more claims, claims to hand back) or the next liveness check is due. Between turns
+the conductor does its database work; the servers' replies wait in the sockets meanwhile, and
+the next turn takes them all at once. Django's ORM is never called while the loop runs.
 
-Per message, in a turn: take the next claim (only while the last liveness check is fresh), ask
-the policy's throttle, render the recipient's bytes (`mailing.content`), MAIL/RCPT/DATA, take
-one of MAILING_COMMIT_EVERY *slots*, send the body and its final dot, judge the reply
+Per message: take the next claim (only while the last liveness check is fresh), ask the
+policy's throttle, render the recipient's bytes (`mailing.content`), MAIL/RCPT/DATA, take one
+of MAILING_COMMIT_EVERY *slots*, send the body and its final dot, judge the reply
 (`Policy.judge`) and add the outcome to the commit group. A slot comes back only when the
-conductor has committed the outcome that holds it, so at any instant at most
-MAILING_COMMIT_EVERY sent messages are unrecorded (all that a kill -9 can re-send) while many
-connections overlap their round trips. A group is handed over when it holds every slot, or
-when its oldest outcome has waited MAX_RECORD_DELAY_SECONDS (the watchdog, which also gives up
-on replies that are overdue).
+outcome that holds it is committed, so at any instant at most MAILING_COMMIT_EVERY sent
+messages are unrecorded (all that a kill -9 can re-send) while many connections overlap their
+round trips. A group is handed over when it is full (half the slots, so that one fills while
+the one before it is written), or when its oldest outcome has waited MAX_RECORD_DELAY_SECONDS
+(the watchdog, which also gives up on replies that are overdue).
 """
 
 import asyncio
@@ -27,9 +26,10 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from ..content import PreparedMessage, RecipientContext
-from ..transport import DjangoBackendConnection, Reply, SmtpConnection, address_refusal
-from .policy import Hold, Policy
+from ..content import PreparedMessage
+from ..transport import Reply
+from .connection import Connection, Worker
+from .policy import Policy
 from .queue import Claimed
 from .records import Outcome
 
@@ -79,9 +79,9 @@ class Sender:
         low_water: int,
     ) -> None:
         self._judge = policy.judge
-        self._reserve = policy.throttle.reserve
+        self.reserve = policy.throttle.reserve
         self._connection_count = connections
-        self._smtp = smtp
+        self.smtp = smtp
         self._outbox: list[tuple] = []
         self._low_water = low_water
         self._slots = slots
@@ -99,7 +99,7 @@ class Sender:
         self._group_since = 0.0
         self._deferrals: dict[datetime, list[Claimed]] = defaultdict(list)
         self._unsent: list[Claimed] = []
-        self._connections: list[SmtpConnection | DjangoBackendConnection] = []
+        self._connections: list[Connection] = []
         self._loop = asyncio.new_event_loop()
         self._changed = asyncio.Event()
         self._turn: asyncio.Future | None = None
@@ -212,7 +212,7 @@ class Sender:
     async def _main(self) -> None:
         watchdog = asyncio.create_task(self._watchdog())
         results = await asyncio.gather(
-            *(self._serve(index) for index in range(self._connection_count)),
+            *(Worker(self, index).run() for index in range(self._connection_count)),
             return_exceptions=True,
         )
         watchdog.cancel()
@@ -225,151 +225,24 @@ class Sender:
             self._put(("release", self._unsent))
         self._put(("done", error))
 
-    async def _serve(self, index: int) -> None:
-        """One connection: takes claims off the feed until it is empty, or the pass stops.
+    # -- for the connections' workers (connection.py) ------------------------------------
 
-        Where the server offers PIPELINING, the next message's MAIL, RCPT and DATA go in the
-        same write as the final dot of the one before (RFC 2920 lets message content open a
-        group): one round trip a message instead of two."""
-        connection: SmtpConnection | DjangoBackendConnection | None = None
-        try:
-            # The first connection opens alone: if the server cannot be reached, that is one
-            # try, not one per connection; the others start once it works.
-            while index and not self._ramped and not self._stopping and not self._drained():
-                await self._changed.wait()
-            ready: tuple[Claimed, str, bytes] | None = None  # its DATA already accepted
-            while True:
-                if ready is None:
-                    if (claim := await self._next_claim()) is None:
-                        return
-                    if (prepared := await self._prepare(claim)) is None:
-                        continue
-                    if connection is None or not connection.is_open:
-                        if connection is not None:
-                            self._connections.remove(connection)  # broken: a new one follows
-                        connection, retire = await self._open(claim)
-                        if retire:
-                            return
-                        if connection is None:
-                            continue
-                    # Refused before the end of DATA: not sent, nothing ambiguous to bound.
-                    refusal = await connection.begin(prepared[1], claim.email)
-                    if refusal is not None:
-                        self._record(claim, refusal, slot=False)
-                        continue
-                    ready = prepared
-                claim, _sender, data = ready
-                ready = None
-                if not await self._take_slot():
-                    # Stopping: the server discards a message whose dot never came.
-                    connection.abandon()  # type: ignore[union-attr]
-                    self._unsent.append(claim)
-                    return
-                following = await self._prepare_next() if connection.pipelining else None  # type: ignore[union-attr]
-                reply = await connection.commit(  # type: ignore[union-attr]
-                    data, then=None if following is None else (following[1], following[0].email)
-                )
-                self._record(claim, reply, slot=True)
-                if following is not None:
-                    accepted, refusal = await connection.begin_pipelined()  # type: ignore[union-attr]
-                    if accepted:
-                        ready = following
-                    elif refusal is not None:
-                        self._record(following[0], refusal, slot=False)
-                    else:  # the connection broke before the server read it: not a try
-                        self._feed.appendleft(following[0])
-        except BaseException:
-            logger.exception("delivery.worker_failed")
-            self.stop()
-            raise
-        finally:
-            if connection is not None:
-                self._connections.remove(connection)
-                await connection.close()
+    @property
+    def stopping(self) -> bool:
+        return self._stopping or stop_requested.is_set()
 
-    async def _prepare(self, claim: Claimed, *, may_wait: bool = True):
-        """What the throttle says, and the recipient's bytes: (claim, envelope sender, data), or
-        None when the claim is done with (recorded, deferred, or given back on a stop), or
-        _WAIT when the throttle asks for a wait and `may_wait` is false."""
-        message = self._messages.get(claim.run_id)
-        if message is None or isinstance(message, Reply):
-            # A message that cannot be built (or a run we know nothing of).
-            self._record(claim, message or _UNKNOWN_RUN, slot=False)
-            return None
-        hold = self._reserve(claim)
-        if hold is not None:
-            if not may_wait and hold.until is None:
-                return _WAIT
-            if (held := await self._hold(claim, hold)) is None:
-                return None
-            claim = held
-        refusal = address_refusal(claim.email)
-        if refusal is None:
-            try:
-                data = message.render(
-                    RecipientContext(
-                        claim.email, claim.full_name, claim.delivery_id, claim.recipient_id
-                    )
-                )
-            except Exception as exc:  # whatever the content layer refuses
-                logger.error(
-                    "delivery.message_unbuildable",
-                    extra={"delivery_id": claim.delivery_id, "error": str(exc)},
-                )
-                refusal = Reply(0, f"Not sent: the message cannot be built ({exc})", final=True)
-        if refusal is not None:
-            self._record(claim, refusal, slot=False)
-            return None
-        return claim, message.envelope_sender, data
+    def message(self, claim: Claimed) -> PreparedMessage | Reply:
+        """The claim's message, or the final failure that stands for one that cannot be built."""
+        return self._messages.get(claim.run_id) or _UNKNOWN_RUN
 
-    async def _prepare_next(self) -> tuple[Claimed, str, bytes] | None:
-        """The next claim, prepared, if one can go at once (nothing to wait for); else None."""
-        while self._feed and not self._stopping and not stop_requested.is_set():
-            if self._checked is None or self._checked.elapsed() > LIVENESS_GATE_SECONDS:
-                return None
-            claim = self._feed.popleft()
-            if len(self._feed) < self._low_water:
-                self._ask_more()
-            prepared = await self._prepare(claim, may_wait=False)
-            if prepared is _WAIT:
-                self._feed.appendleft(claim)  # the throttle says wait: not in this write
-                return None
-            if prepared is not None:
-                return prepared
-        return None
-
-    async def _open(
-        self, claim: Claimed
-    ) -> tuple[SmtpConnection | DjangoBackendConnection | None, bool]:
-        """A new open connection, or (None, retire) when it could not open: then the claims
-        in hand take its reply as this try, or, while other connections work, this one retires
-        (`retire`) and leaves `claim` to them."""
-        connection = SmtpConnection() if self._smtp else DjangoBackendConnection()
-        self._connections.append(connection)
-        refusal = await connection.open()
-        if refusal is None:
-            if not self._ramped:
-                self._ramped = True
-                self._notify()
-            return connection, False
-        self._connections.remove(connection)
-        if any(other.is_open for other in self._connections):
-            logger.warning("delivery.connection_retired", extra={"reply": str(refusal)})
-            self._feed.appendleft(claim)
-            return None, True
-        logger.warning("delivery.connect_failed", extra={"reply": str(refusal)})
-        # The server cannot be reached: that is this try for every claim in hand.
-        for lost in (claim, *self._feed):
-            self._record(lost, refusal, slot=False)
-        self._feed.clear()
-        return None, False
-
-    async def _next_claim(self) -> Claimed | None:
+    async def next_claim(self) -> Claimed | None:
+        """The next claim to send, once the last liveness check is fresh; None when the feed is
+        done with (or the pass stops)."""
         while True:
-            if self._stopping or stop_requested.is_set():
+            if self.stopping:
                 self.stop()
                 return None
-            if self._checked is None or self._checked.elapsed() > LIVENESS_GATE_SECONDS:
+            if not self._fresh():
                 await self._changed.wait()
                 continue
             feed = self._feed
@@ -383,20 +256,53 @@ class Sender:
             self._ask_more()
             await self._changed.wait()
 
-    async def _hold(self, claim: Claimed, hold: Hold) -> Claimed | None:
-        """What the throttle said: wait and ask again, or defer the claim to a later time."""
-        while hold is not None:
-            if hold.until is not None:
-                self._deferrals[hold.until].append(claim)
-                return None
-            await asyncio.sleep(hold.seconds)
-            if self._stopping:
-                self._unsent.append(claim)
-                return None
-            hold = self._reserve(claim)
+    def next_claim_now(self) -> Claimed | None:
+        """The next claim if one may go at once, without waiting for anything; else None."""
+        if not self._feed or self.stopping or not self._fresh():
+            return None
+        claim = self._feed.popleft()
+        if len(self._feed) < self._low_water:
+            self._ask_more()
         return claim
 
-    async def _take_slot(self) -> bool:
+    def put_back(self, claim: Claimed) -> None:
+        """Untried after all: first in line again."""
+        self._feed.appendleft(claim)
+
+    def give_back(self, claim: Claimed) -> None:
+        """Untried, and the pass is stopping: back to the queue."""
+        self._unsent.append(claim)
+
+    def defer(self, claim: Claimed, until: datetime) -> None:
+        self._deferrals[until].append(claim)
+
+    def fail_in_hand(self, claim: Claimed, reply: Reply) -> None:
+        """The server cannot be reached: that is this try for `claim` and every claim in hand."""
+        for lost in (claim, *self._feed):
+            self.record(lost, reply, slot=False)
+        self._feed.clear()
+
+    def opened(self, connection: Connection) -> None:
+        self._connections.append(connection)
+        if not self._ramped:
+            self._ramped = True
+            self._notify()
+
+    def closed(self, connection: Connection) -> None:
+        if connection in self._connections:
+            self._connections.remove(connection)
+
+    def others_open(self, connection: Connection) -> bool:
+        return any(other.is_open for other in self._connections if other is not connection)
+
+    async def wait_for_ramp(self) -> None:
+        """Until one connection works: if the server cannot be reached, that is one try for
+        the claims in hand, not one per connection."""
+        while not self._ramped and not self._stopping and not (self._exhausted and not self._feed):
+            await self._changed.wait()
+
+    async def take_slot(self) -> bool:
+        """One of the MAILING_COMMIT_EVERY slots, before a final dot; False when stopping."""
         if self._stopping:
             return False
         if self._slots > 0 and not self._slot_waiters:
@@ -406,7 +312,8 @@ class Sender:
         self._slot_waiters.append(waiter)
         return await waiter
 
-    def _record(self, claim: Claimed, reply: Reply, *, slot: bool) -> None:
+    def record(self, claim: Claimed, reply: Reply, *, slot: bool) -> None:
+        """A try's outcome, judged by the policy, into the commit group (with its slot)."""
         at = timezone.now()
         group = self._group
         if not group:
@@ -436,8 +343,8 @@ class Sender:
         self._outbox.append(item)
         self._end_turn()
 
-    def _drained(self) -> bool:
-        return self._exhausted and not self._feed
+    def _fresh(self) -> bool:
+        return self._checked is not None and self._checked.elapsed() <= LIVENESS_GATE_SECONDS
 
     def _notify(self) -> None:
         changed = self._changed
@@ -465,5 +372,4 @@ def _end_turn(turn: asyncio.Future) -> None:
         turn.set_result(None)
 
 
-_WAIT = object()
 _UNKNOWN_RUN = Reply(0, "Not sent: the run's message could not be loaded", final=True)

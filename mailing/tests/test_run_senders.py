@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def sent_by(output: str) -> dict[str, int]:
-    return {name: int(sent) for name, sent in re.findall(r"^(sender \d+): sent (\d+)", output, re.M)}
+    return {
+        name: int(sent) for name, sent in re.findall(r"^(sender \d+): sent (\d+)", output, re.M)
+    }
 
 
 def test_two_sender_processes_deliver_every_run_once_each_and_stop_on_sigterm(

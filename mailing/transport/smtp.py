@@ -1,54 +1,14 @@
-"""Bytes on the wire: SMTP connections for the sender's event loop, and any other Django email
-backend behind the same steps.
-
-A connection sends a message in two steps: `begin` (MAIL, RCPT and DATA, up to the server's
-go-ahead) and `commit` (the message and the final "."). Until that dot the server discards the
-message if we die, so only the commit step is ambiguous — which is what lets the engine promise
-that a killed sender leaves at most MAILING_COMMIT_EVERY messages sent but unrecorded. One
-connection carries many messages.
-
-`SmtpConnection` speaks SMTP itself as an asyncio Protocol: replies are parsed from the bytes as
-they arrive (no StreamReader, no smtplib: a third of a sender's time went into smtplib's
-per-command parsing and quoting), MAIL, RCPT and DATA share one write where the server offers
-PIPELINING, and a read's timeout is a deadline that the sender's watchdog checks instead of a
-timer per read. What it sends is what the content layer rendered (`mailing.content`): CRLF
-line ends, dot-stuffed. `DjangoBackendConnection` hands the same bytes to the configured Django
-backend (files in development, memory in tests); it has no such split, so its whole send is
-the commit step, and it blocks the event loop while it runs (one connection, no parallelism).
-"""
+"""SMTP itself, as an asyncio Protocol on the sender's event loop."""
 
 import asyncio
 import base64
-import contextlib
-import re
-import smtplib
 import ssl
 from collections import deque
-from email import message_from_bytes
-from email.policy import SMTP as SMTP_POLICY
-from typing import NamedTuple
 
 from django.conf import settings
-from django.core import mail
 from django.core.mail.utils import DNS_NAME
 
-
-class Reply(NamedTuple):
-    """The outcome of one try: the SMTP code (0 when there was none) and the server's text."""
-
-    code: int
-    text: str
-    # Set when the connection can no longer be trusted and must be reopened.
-    broken: bool = False
-    # A refusal of our session (greeting, EHLO, STARTTLS, AUTH, MAIL FROM): a blocked client
-    # host, a bad password or a refused sender says nothing about the recipient.
-    session: bool = False
-    # A failure no retry can cure although no server said so (a message that cannot be built).
-    final: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.code} {self.text}" if self.code > 0 else self.text
-
+from .replies import Reply, address_refusal, exception_reply, parsed_reply, session_refusal
 
 _MAX_LINE = 8192
 _ENVELOPE_CODES = ((250,), (250, 251), (354,))
@@ -121,7 +81,7 @@ class SmtpConnection(asyncio.Protocol):
         if exc is None:
             self._fail(Reply(0, f"The mail server closed the connection ({self._stage})", True))
         else:
-            self._fail(_exception_reply(exc, self._stage))
+            self._fail(exception_reply(exc, self._stage))
 
     def expire(self, now: float) -> None:
         """Called by the sender's watchdog: give up on a reply that is overdue."""
@@ -147,7 +107,7 @@ class SmtpConnection(asyncio.Protocol):
                 self.timeout,
             )
         except (OSError, TimeoutError) as exc:
-            return _exception_reply(exc, "connect")
+            return exception_reply(exc, "connect")
         refusal = await self._handshake(context)
         if refusal is not None:
             self.abandon()
@@ -197,7 +157,7 @@ class SmtpConnection(asyncio.Protocol):
         replies = await self._read(1)
         if replies is None:
             return self._failure  # type: ignore[return-value]
-        reply = _reply(replies[0])
+        reply = parsed_reply(replies[0])
         if reply.broken or reply.code == 421:
             # Garbage, or the server is closing the channel: this connection is done.
             self.abandon()
@@ -253,7 +213,7 @@ class SmtpConnection(asyncio.Protocol):
         if greeting is None:
             return self._failure
         if greeting[0][0] != 220:
-            return _session_refusal(greeting[0])
+            return session_refusal(greeting[0])
         refusal = await self._ehlo()
         if refusal is None and self.use_tls:
             refusal = await self._starttls(context)
@@ -279,7 +239,7 @@ class SmtpConnection(asyncio.Protocol):
         if replies is None:
             return self._failure
         self.extensions, self.pipelining = {}, False
-        return None if replies[0][0] == 250 else _session_refusal(replies[0])
+        return None if replies[0][0] == 250 else session_refusal(replies[0])
 
     async def _starttls(self, context: ssl.SSLContext | None) -> Reply | None:
         if "starttls" not in self.extensions:
@@ -289,7 +249,7 @@ class SmtpConnection(asyncio.Protocol):
         if replies is None:
             return self._failure
         if replies[0][0] != 220:
-            return _session_refusal(replies[0])
+            return session_refusal(replies[0])
         assert self._loop is not None and self._transport is not None and context is not None
         try:
             self._transport = await asyncio.wait_for(
@@ -297,7 +257,7 @@ class SmtpConnection(asyncio.Protocol):
                 self.timeout,
             )
         except (OSError, TimeoutError) as exc:
-            return _exception_reply(exc, "connect")
+            return exception_reply(exc, "connect")
         return await self._ehlo()
 
     async def _login(self) -> Reply | None:
@@ -319,7 +279,7 @@ class SmtpConnection(asyncio.Protocol):
                 return self._failure
             expected = 235 if number == len(steps) else 334
             if replies[0][0] != expected:
-                return _session_refusal(replies[0])
+                return session_refusal(replies[0])
         return None
 
     async def _refused(self, replies: list[tuple[int, list[bytes]]]) -> Reply:
@@ -328,7 +288,7 @@ class SmtpConnection(asyncio.Protocol):
             for i, ((code, _), ok) in enumerate(zip(replies, _ENVELOPE_CODES, strict=False))
             if code not in ok
         )
-        refusal = _reply(replies[step])
+        refusal = parsed_reply(replies[step])
         if replies[-1][0] == 354:
             # A pipelining server accepted DATA after refusing an earlier step: close the empty
             # message before resetting.
@@ -382,128 +342,3 @@ class SmtpConnection(asyncio.Protocol):
             self._transport.abort()
             self._transport = None
         self._wake()
-
-
-class DjangoBackendConnection:
-    """Any configured Django email backend (file, console, memory) behind the same steps."""
-
-    deadline = 0.0  # a backend call blocks until it is done: nothing for the watchdog
-    pipelining = False
-
-    def __init__(self) -> None:
-        self._backend = None
-        self._envelope = ("", "")
-
-    def expire(self, now: float) -> None:
-        pass
-
-    @property
-    def is_open(self) -> bool:
-        return self._backend is not None
-
-    async def open(self) -> Reply | None:
-        try:
-            self._backend = mail.get_connection(fail_silently=False)
-            self._backend.open()
-        except Exception as exc:  # any backend, any failure: report it, never crash
-            self._backend = None
-            return _exception_reply(exc, "connect")
-        return None
-
-    async def begin(self, sender: str, recipient: str) -> Reply | None:
-        self._envelope = (sender, recipient)
-        return None
-
-    async def commit(self, data: bytes, *, then: tuple[str, str] | None = None) -> Reply:
-        sender, recipient = self._envelope
-        try:
-            message = _RenderedEmail(data, sender=sender, recipient=recipient)
-            self._backend.send_messages([message])  # type: ignore[union-attr]
-        except Exception as exc:
-            return _exception_reply(exc, "sending")
-        return Reply(250, f"Accepted by {type(self._backend).__module__}")
-
-    async def close(self) -> None:
-        self.abandon()
-
-    def abandon(self) -> None:
-        if self._backend is not None:
-            # Closing a backend that already failed may fail again; there is nothing to keep.
-            with contextlib.suppress(Exception):
-                self._backend.close()
-            self._backend = None
-
-
-class _RenderedEmail(mail.EmailMessage):
-    """Rendered bytes as a Django message, for backends that take EmailMessage objects."""
-
-    def __init__(self, data: bytes, *, sender: str, recipient: str) -> None:
-        # Back from the wire form: no dot-stuffing.
-        data = re.sub(rb"(?m)^\.\.", b".", data)
-        self._parsed = message_from_bytes(data, policy=SMTP_POLICY)
-        super().__init__(
-            subject=str(self._parsed.get("Subject", "")), from_email=sender, to=[recipient]
-        )
-
-    def message(self, *args, **kwargs):  # type: ignore[override]
-        return self._parsed
-
-
-def address_refusal(address: str) -> Reply | None:
-    """Why `address` cannot go into an SMTP command, or None when it can."""
-    if _UNSAFE_ADDRESS.search(address):
-        # A line break here would end the command and start another one.
-        return Reply(553, "The address contains spaces or control characters and cannot be sent to")
-    if not address.isascii():
-        # Without SMTPUTF8 an address must be plain ASCII; this one will never get through.
-        return Reply(553, "The address is not plain ASCII and cannot be sent to")
-    return None
-
-
-def uses_smtp() -> bool:
-    return settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
-
-
-# C0 and C1 control characters, and the Unicode line and paragraph separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_UNSAFE_ADDRESS = re.compile("[\\s<>\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def _text(value: bytes | str) -> str:
-    """A server's text, fit to store and show: one line, no control characters (a NUL cannot
-    even be stored in PostgreSQL text, and would fail the whole group of records with it)."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if not value.isprintable():  # control characters, and the line and paragraph separators
-        value = _CONTROL.sub(" ", value)
-    return " ".join(value.split())
-
-
-def _reply(parsed: tuple[int, list[bytes]]) -> Reply:
-    """A parsed reply as a `Reply`, keeping an unparseable one verbatim for the report."""
-    code, lines = parsed
-    if code:
-        return Reply(code, _text(b" ".join(line[4:] for line in lines)))
-    return Reply(0, f"Unreadable reply from the mail server: {_text(b' '.join(lines))}", True)
-
-
-def _session_refusal(parsed: tuple[int, list[bytes]]) -> Reply:
-    """The greeting, EHLO, STARTTLS or AUTH was refused: about us, not any recipient."""
-    return _reply(parsed)._replace(broken=True, session=True)
-
-
-def _exception_reply(exc: BaseException, stage: str) -> Reply:
-    if isinstance(exc, smtplib.SMTPResponseException):  # from a Django backend
-        return Reply(exc.smtp_code, _text(exc.smtp_error), broken=True)
-    # smtplib wraps a read timeout in SMTPServerDisconnected; the cause tells them apart.
-    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
-        text = f"No reply from the mail server within {settings.EMAIL_TIMEOUT} s ({stage})"
-    elif isinstance(exc, ConnectionRefusedError):
-        text = "Connection refused by the mail server"
-    elif isinstance(exc, smtplib.SMTPServerDisconnected):
-        text = f"The mail server closed the connection ({stage})"
-    elif isinstance(exc, OSError):
-        text = f"Network error ({stage}): {exc.strerror or exc}"
-    else:
-        text = f"{type(exc).__name__} ({stage}): {exc}"
-    return Reply(0, _text(text), broken=True)
