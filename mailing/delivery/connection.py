@@ -98,10 +98,12 @@ class Worker:
         self.connection = connection = (
             SmtpConnection() if sender.smtp else DjangoBackendConnection()
         )
+        sender.watch(connection)
         refusal = await connection.open()
         if refusal is None:
             sender.opened(connection)
             return connection, False
+        sender.closed(connection)
         self.connection = None
         if sender.others_open(connection):
             logger.warning("delivery.connection_retired", extra={"reply": str(refusal)})

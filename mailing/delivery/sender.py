@@ -65,8 +65,9 @@ class Mark:
 
 
 class Sender:
-    """The SMTP side of one delivery pass. Methods without a leading underscore are called
-    from the conductor's thread; everything else runs on the sender's own loop."""
+    """The SMTP side of one delivery pass. The conductor calls `start`, `turn`, `feed`,
+    `checked`, `committed`, `stop` and `close` between turns, and the database threads the
+    `*_threadsafe` ones; the workers call the rest, on the loop. One thread runs it all."""
 
     def __init__(
         self,
@@ -125,7 +126,7 @@ class Sender:
         if not self._outbox:
             loop = self._loop
             self._turn = turn = loop.create_future()
-            timer = loop.call_later(timeout, _end_turn, turn)
+            timer = loop.call_later(timeout, _resolve, turn)
             try:
                 loop.run_until_complete(turn)
             finally:
@@ -173,7 +174,7 @@ class Sender:
             turn.set_result(None)
 
     def committed_threadsafe(self, slots: int) -> None:
-        """`committed`, from another thread (the recorder's)."""
+        """`committed`, from another thread (a database thread's)."""
         with contextlib.suppress(RuntimeError):  # the loop is closed: nothing waits any more
             self._loop.call_soon_threadsafe(self.committed, slots)
 
@@ -282,8 +283,11 @@ class Sender:
             self.record(lost, reply, slot=False)
         self._feed.clear()
 
-    def opened(self, connection: Connection) -> None:
+    def watch(self, connection: Connection) -> None:
+        """A connection about to open: from now on the watchdog keeps its deadlines."""
         self._connections.append(connection)
+
+    def opened(self, connection: Connection) -> None:
         if not self._ramped:
             self._ramped = True
             self._notify()
@@ -367,9 +371,9 @@ class Sender:
                 self.stop()
 
 
-def _end_turn(turn: asyncio.Future) -> None:
-    if not turn.done():
-        turn.set_result(None)
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 _UNKNOWN_RUN = Reply(0, "Not sent: the run's message could not be loaded", final=True)

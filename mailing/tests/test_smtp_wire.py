@@ -3,6 +3,7 @@ a real server on loopback."""
 
 import asyncio
 import shutil
+import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -110,6 +111,24 @@ def test_with_pipelining_a_refused_sender_is_a_refused_session(user, make_mailin
         state == PENDING and reply.startswith("550 5.7.1 Sender rejected (try 1 of 3")
         for state, reply in states(mailing).values()
     )
+
+
+def test_a_server_that_never_greets_is_a_timeout_and_a_retry(user, make_mailing, use_sink):
+    """It accepts the connection and says nothing (a wedged server, a firewall): the try ends
+    after EMAIL_TIMEOUT instead of waiting for ever."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the handshake; nobody ever answers
+        use_sink(SmtpSink(port=silent.getsockname()[1]))  # only its address
+        mailing = make_mailing(user, recipients=2)
+        delivery.start_run(mailing=mailing)
+
+        report = delivery.deliver()
+
+    assert (report.sent, report.deferred) == (0, 2)
+    for state, reply in states(mailing).values():
+        assert state == PENDING
+        assert reply.startswith("No reply from the mail server within 1 s (connect)")
 
 
 @pytest.mark.parametrize(
