@@ -23,7 +23,13 @@ logger = logging.getLogger("mailing.delivery")
 
 Connection = SmtpConnection | DjangoBackendConnection
 Prepared = tuple[Claimed, str, bytes]  # the claim, its envelope sender, its bytes
-_WAIT = object()
+
+
+class _Wait:
+    """`_prepare`'s answer when the throttle asks for a wait the caller will not make."""
+
+
+_WAIT = _Wait()
 
 
 class Worker:
@@ -43,8 +49,9 @@ class Worker:
                 if ready is None:
                     if (claim := await sender.next_claim()) is None:
                         return
-                    if (prepared := await self._prepare(claim)) is None:
-                        continue
+                    prepared = await self._prepare(claim)
+                    if not isinstance(prepared, tuple):
+                        continue  # done with: recorded, deferred or given back
                     connection, retire = await self._connection(claim)
                     if retire:
                         return
@@ -113,7 +120,7 @@ class Worker:
         sender.fail_in_hand(claim, refusal)
         return None, False
 
-    async def _prepare(self, claim: Claimed, *, may_wait: bool = True):
+    async def _prepare(self, claim: Claimed, *, may_wait: bool = True) -> Prepared | _Wait | None:
         """What the throttle says, and the recipient's bytes: a `Prepared`, or None when the
         claim is done with (recorded, deferred, or given back on a stop), or _WAIT when the
         throttle asks for a wait and `may_wait` is false."""
@@ -152,7 +159,7 @@ class Worker:
         """The next claim, prepared, if one can go at once (nothing to wait for); else None."""
         while (claim := self.sender.next_claim_now()) is not None:
             prepared = await self._prepare(claim, may_wait=False)
-            if prepared is _WAIT:
+            if isinstance(prepared, _Wait):
                 self.sender.put_back(claim)  # the throttle says wait: not in this write
                 return None
             if prepared is not None:
