@@ -9,6 +9,7 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.management import call_command
@@ -18,11 +19,12 @@ from django_apscheduler.util import close_old_connections
 from . import delivery
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 JOB_EXECUTION_MAX_AGE_SECONDS = 24 * 60 * 60
 
 
-def _guarded(name: str, func: Callable[[], object]) -> object:
+def _guarded(name: str, func: Callable[[], T]) -> T | None:
     try:
         return func()
     except Exception:

@@ -13,6 +13,10 @@ RCPT. Refusals of the session itself, whoever the recipient:
     sink.refuse_greeting("554")                  # the next connection: 554 instead of 220
     sink.refuse_mail_from("530", "550")          # the next two MAIL FROM commands
 
+`SmtpSink(pipelining=True)` announces PIPELINING (the commands are read one by one anyway, as
+a pipelining server must), `auth=("user", "password")` requires that login (PLAIN or LOGIN),
+and `tls_context=` offers STARTTLS with that certificate and requires it before MAIL FROM.
+
 aiosmtpd is a development dependency; production code never imports this module.
 """
 
@@ -82,6 +86,19 @@ class _Handler:
     def __init__(self, sink: "SmtpSink") -> None:
         self.sink = sink
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.sink.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult
+
+        expected = tuple(part.encode() for part in self.sink.auth or ())
+        ok = (auth_data.login, auth_data.password) == expected
+        return AuthResult(success=ok, handled=False)  # aiosmtpd answers 235 or 535 itself
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         refusal = self.sink._pop(_MAIL_FROM)
         if refusal:
@@ -122,10 +139,21 @@ class _Handler:
 class SmtpSink:
     """Start with `with SmtpSink() as sink:`; `sink.port` is where it listens."""
 
-    def __init__(self, *, port: int | None = None, slow_seconds: float = 3.0) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        slow_seconds: float = 3.0,
+        pipelining: bool = False,
+        auth: tuple[str, str] | None = None,
+        tls_context=None,
+    ) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.slow_seconds = slow_seconds
+        self.pipelining = pipelining
+        self.auth = auth
+        self.tls_context = tls_context
         # Set when a "slow" reply starts being held back: the client has sent the message
         # and waits (a test can act at that moment instead of guessing when it comes).
         self.stalling = threading.Event()
@@ -139,8 +167,15 @@ class SmtpSink:
     # -- control ---------------------------------------------------------------------------
 
     def start(self) -> "SmtpSink":
+        handler = _Handler(self)
+        options: dict[str, Any] = {}
+        if self.auth is not None:
+            options.update(authenticator=handler.authenticate, auth_require_tls=False)
+        if self.tls_context is not None:
+            # STARTTLS offered, and required before MAIL: a message that arrives came over TLS.
+            options.update(tls_context=self.tls_context, require_starttls=True)
         self._controller = _controller(
-            _Handler(self), hostname=self.host, port=self.port, ready_timeout=10
+            handler, hostname=self.host, port=self.port, ready_timeout=10, **options
         )
         self._controller.start()
         return self

@@ -105,10 +105,7 @@ def test_a_sender_holding_claims_hands_them_back_when_the_run_is_stopped(
     delivery.cancel_runs(runs=Run.objects.filter(pk=run.pk), reason="stopped by the owner")
     assert Delivery.objects.filter(run=run, state=Delivery.State.CLAIMED).count() == 3
 
-    worker_report = delivery.DeliveryReport()
-    recorder = delivery.Recorder(report=worker_report, on_progress=None)
-    worker = delivery._Worker(recorder=recorder, messages=delivery._MessageCache(), mailing_id=None)
-    worker._send_batch(claims)
+    delivery.deliver(claims=claims)
 
     assert smtp_sink.total == 0
     assert Delivery.objects.filter(run=run, state=CANCELLED).count() == 3
@@ -128,9 +125,7 @@ def test_the_mailing_list_stops_showing_sending_once_a_sender_hands_back_a_stopp
     list_url = reverse("mailing:mailing_list")
     assert ">sending</span>" in client.get(list_url).content.decode()  # still open, cached
 
-    recorder = delivery.Recorder(report=delivery.DeliveryReport(), on_progress=None)
-    worker = delivery._Worker(recorder=recorder, messages=delivery._MessageCache(), mailing_id=None)
-    worker._send_batch(claims)
+    delivery.deliver(claims=claims)
 
     assert Run.objects.get(pk=run.pk).finished_at is not None
     assert ">sending</span>" not in client.get(list_url).content.decode()

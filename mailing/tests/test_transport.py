@@ -6,13 +6,14 @@ from email.utils import parsedate_to_datetime
 
 import time_machine
 
-from mailing.transport import RenderedMessage
+from mailing.content import RecipientContext
+from mailing.content.plain import PlainMessage
 
 RENDERED_AT = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 
 
-def render() -> RenderedMessage:
-    return RenderedMessage(
+def render() -> PlainMessage:
+    return PlainMessage(
         subject="Spring news",
         body="Hello.",
         from_email="Campaigns <noreply@example.com>",
@@ -27,7 +28,7 @@ def test_the_date_header_is_the_time_of_sending_not_of_rendering():
         message = render()
 
     with time_machine.travel(RENDERED_AT + timedelta(hours=3, minutes=7), tick=False):
-        payload = message.envelope(delivery_id=1, email="r@example.org", full_name="R").payload
+        payload = message.render(RecipientContext("r@example.org", "R", 1, 1))
 
     sent = message_from_bytes(payload)
     assert sent.get_all("Date") == [sent["Date"]]  # exactly one

@@ -52,6 +52,7 @@ class Command(BaseCommand):
         owner = self._fill(options)
         manager = User.objects.get(email=MANAGER)
         biggest = Mailing.objects.filter(owner=owner).order_by("pk").first()
+        assert biggest is not None, "seed the bench data first"
         attempts = selectors.attempt_totals_for(user=owner).total
         last_page = max(1, math.ceil(attempts / selectors.PAGE_SIZE))
         pages: list[tuple[str, User, str, dict]] = [

@@ -6,12 +6,11 @@ the run and nobody gets the same occurrence twice.
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
-from django.utils import timezone
 
 from mailing import delivery
 from mailing.management.graceful import GracefulStop
 from mailing.management.progress import ProgressBar
-from mailing.models import Delivery, Mailing
+from mailing.models import Mailing
 
 
 def _one_line(exc: BaseException) -> str:
@@ -19,8 +18,14 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
+def _counts(report: delivery.DeliveryReport) -> str:
+    return f"sent {report.sent} failed {report.failed} retry {report.deferred}"
+
+
 class Command(BaseCommand):
     help = "Send mailing <id> now: its open run, or a new one. Exits non-zero when it cannot."
+    # A sender process starts in a fraction of a second; the checks import every URL and view.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("mailing_id", type=int)
@@ -33,62 +38,44 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, mailing_id: int, connections: int | None, **options) -> None:
-        try:
-            self._send(mailing_id, connections)
-        except DatabaseError as exc:
-            raise CommandError(f"Mailing {mailing_id}: database error: {_one_line(exc)}") from exc
+        bar: ProgressBar | None = None
 
-    def _send(self, mailing_id: int, connections: int | None) -> None:
-        mailing = Mailing.objects.select_related("message").filter(pk=mailing_id).first()
-        if mailing is None:
-            raise CommandError(f"Mailing {mailing_id} does not exist.")
-        try:
-            delivery.start_run(mailing=mailing)
-            self.stdout.write(f"Started a new run of mailing {mailing_id}: “{mailing.message}”.")
-        except delivery.AlreadySending:
-            # Its open run (another sender may be on it too: the claims make them share).
-            self.stdout.write(
-                f"Continuing the open run of mailing {mailing_id}: “{mailing.message}”."
-            )
-        except delivery.CannotSend as refusal:
-            raise CommandError(f"Mailing {mailing_id} not sent: {refusal}") from None
-        # After a crash with no scheduler running, the dead sender's claims come back here
-        # once their lease is over, so that running this command again finishes the run.
-        delivery.requeue_expired_claims(mailing_id=mailing.pk)
-
-        to_do = delivery.claimable(now=timezone.now(), mailing_id=mailing.pk).count()
-        to_do += Delivery.objects.filter(run__mailing=mailing, state=Delivery.State.CLAIMED).count()
-        bar = ProgressBar(total=to_do, stream=self.stdout, label="sending")
+        def on_start(mailing: Mailing, started_run: bool, expected: int) -> None:
+            nonlocal bar
+            what = "Started a new run" if started_run else "Continuing the open run"
+            self.stdout.write(f"{what} of mailing {mailing_id}: “{mailing.message}”.")
+            bar = ProgressBar(total=expected, stream=self.stdout, label="sending")
 
         def on_progress(report: delivery.DeliveryReport) -> None:
-            bar.update(
-                report.attempted,
-                f"sent {report.sent} failed {report.failed} retry {report.deferred}",
-            )
+            bar.update(report.attempted, _counts(report))  # type: ignore[union-attr]
 
         with GracefulStop(notice=self.stderr.write) as stop:
             try:
-                report = delivery.deliver(
-                    mailing_id=mailing.pk, connections=connections, on_progress=on_progress
+                report = delivery.send_mailing(
+                    mailing_id=mailing_id,
+                    connections=connections,
+                    on_start=on_start,
+                    on_progress=on_progress,
                 )
+            except delivery.UnknownMailing as refusal:
+                raise CommandError(str(refusal)) from None
+            except delivery.CannotSend as refusal:
+                raise CommandError(f"Mailing {mailing_id} not sent: {refusal}") from None
             except KeyboardInterrupt:
                 raise CommandError("Stopped at once.", returncode=stop.exit_code) from None
-            except DatabaseError:
-                raise
+            except DatabaseError as exc:
+                raise CommandError(
+                    f"Mailing {mailing_id}: database error: {_one_line(exc)}"
+                ) from exc
             except Exception as exc:
                 raise CommandError(
                     f"Mailing {mailing_id}: sending failed: {_one_line(exc)}. What was sent is "
                     "recorded; the rest is sent by the scheduler (or by this command again)."
                 ) from exc
-        if stop.signum is None:
+        if stop.signum is None and bar is not None:
             # What was done, not 100%: another sender may have taken part of the run.
-            bar.finish(
-                report.attempted,
-                f"sent {report.sent} failed {report.failed} retry {report.deferred}",
-            )
-        delivery.finish_completed()
-
-        skipped = max(0, to_do - report.attempted)
+            bar.finish(report.attempted, _counts(report))
+        skipped = max(0, report.expected - report.attempted)
         self.stdout.write(
             f"Sent {report.sent}, failed {report.failed}, retry later {report.deferred}, "
             f"skipped {skipped} (taken by another sender or cancelled) "
