@@ -1,21 +1,15 @@
 """A message of a subject and a plain-text body: rendered once per run, per recipient only the
 To, Message-ID and Date headers are added in front of it."""
 
-import re
 import time
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formatdate, parseaddr
 
 from django.core.mail.utils import DNS_NAME
 
 from . import RecipientContext, dot_stuff
-
-# C0 and C1 control characters, and the Unicode line and paragraph separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# Anything formataddr would quote or escape (email.utils' specials, a backslash, a quote) and
-# control characters: such a name goes the long way.
-_NEEDS_FORMATTING = re.compile(r'[][\\()<>@,:;".\x00-\x1f\x7f]')
+from .headers import address_header
 
 
 class PlainMessage:
@@ -46,21 +40,9 @@ class PlainMessage:
         """The headers that differ per recipient, in wire form. Header lines start with a
         name, never with a ".", so they need no dot-stuffing; a DKIM signature, computed over
         these and the rest, would be prepended here."""
-        return (
-            f"To: {self.to_header(email=recipient.email, full_name=recipient.full_name)}\r\n"
-            f"Message-ID: {self.message_id(recipient.delivery_id)}\r\n"
-            f"Date: {_date_header()}\r\n"
-        ).encode("ascii")
-
-    @staticmethod
-    def to_header(*, email: str, full_name: str) -> str:
-        if full_name.isascii() and not _NEEDS_FORMATTING.search(full_name):
-            # What formataddr would make of a plain name, in a tenth of its time.
-            return f"{full_name} <{email}>" if full_name else email
-        # Whatever the database holds, a display name never breaks the header: a CR or LF
-        # would start new header lines, and (as the head is not dot-stuffed) even whole SMTP
-        # commands. formataddr quotes but keeps them, so every control character becomes a space.
-        return formataddr((_CONTROL.sub(" ", full_name), email), charset="utf-8")
+        to = address_header("To", email=recipient.email, display_name=recipient.full_name)
+        rest = f"Message-ID: {self.message_id(recipient.delivery_id)}\r\nDate: {_date_header()}\r\n"
+        return to + rest.encode("ascii")
 
     def message_id(self, delivery_id: int) -> str:
         # Fixed per delivery: a retried or re-sent delivery carries the same id, so receiving
