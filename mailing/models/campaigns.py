@@ -1,0 +1,154 @@
+"""What users own: recipients, messages, mailings, and the addresses they must not mail."""
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+from ..validators import validate_name, validate_single_line
+
+
+class OwnedModel(models.Model):
+    # How a row reaches its owner, for the permission rule (`core.roles.objects_for`); the
+    # delivery records below reach it through their mailing.
+    owner_lookup: ClassVar[str] = "owner"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Recipient(OwnedModel):
+    """A person a user mails; the address is unique per owner, whatever its case."""
+
+    email = models.EmailField(max_length=254)
+    full_name = models.CharField(max_length=200, validators=[validate_name])
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["email", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                F("owner"), Lower("email"), name="mailing_recipient_owner_email_ci_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "email"])]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} <{self.email}>"
+
+
+class Suppression(OwnedModel):
+    """An address its owner must not mail again: the person unsubscribed, or it bounced.
+
+    Kept by (owner, address), not by recipient: deleting the recipient, adding it again or
+    importing it keeps the address suppressed. The delivery engine leaves suppressed
+    addresses out of every run of the owner's mailings."""
+
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        BOUNCED = "bounced", _("Bounced")
+
+    email = models.EmailField(max_length=254)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    # What caused it, for the owner: the server's reply to a bounce, the page of an unsubscribe.
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                F("owner"), Lower("email"), name="mailing_suppression_owner_email_ci_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_reason_display()})"
+
+
+class Message(OwnedModel):
+    """A subject and a plain-text body that mailings send."""
+
+    subject = models.CharField(max_length=255, validators=[validate_single_line])
+    body = models.TextField()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class Mailing(OwnedModel):
+    """A message sent to a set of recipients once or every day, week or month until `end_at`."""
+
+    class Periodicity(models.TextChoices):
+        ONCE = "once", "Once"
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+        MONTHLY = "monthly", "Monthly"
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Created"
+        LAUNCHED = "launched", "Launched"
+        FINISHED = "finished", "Finished"
+
+    # RESTRICT, not PROTECT: a message in use cannot be deleted on its own, but it goes with
+    # its mailings when both are deleted together (their owner's account is deleted).
+    message = models.ForeignKey(Message, on_delete=models.RESTRICT, related_name="mailings")
+    recipients = models.ManyToManyField(Recipient, related_name="mailings")
+    first_send_at = models.DateTimeField("first send")
+    end_at = models.DateTimeField("end")
+    periodicity = models.CharField(
+        max_length=10, choices=Periodicity.choices, default=Periodicity.ONCE
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
+    # Occurrences are counted from the anchor (first_send_at, or the time the owner last
+    # scheduled); next_send_at is the next one the scheduler will start, None when none is left.
+    schedule_anchor = models.DateTimeField()
+    next_send_at = models.DateTimeField(null=True, blank=True)
+    is_disabled = models.BooleanField("disabled by a manager", default=False)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_at__gt=F("first_send_at")),
+                name="mailing_mailing_end_after_first_send",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["owner", "status"]),
+            models.Index(
+                fields=["next_send_at"],
+                condition=Q(next_send_at__isnull=False),
+                name="mailing_due_idx",
+            ),
+        ]
+        permissions = [
+            ("view_all_campaigns", "Can view every user's campaigns (read-only)"),
+            ("disable_mailing", "Can disable any mailing"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Mailing #{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.LAUNCHED and not self.is_disabled
