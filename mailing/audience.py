@@ -118,7 +118,7 @@ def with_member_counts(lists: QuerySet) -> QuerySet:
     """Lists with `confirmed_count` and `pending_count`: one correlated count each, so a page
     of lists is one query however many members they have."""
 
-    def count(status: str) -> Subquery:
+    def count(status: str) -> Coalesce:
         members = (
             Membership.objects.filter(list=OuterRef("pk"), status=status)
             .order_by()

@@ -60,8 +60,12 @@ def recipient_rows(recipients) -> Iterator[list[Any]]:
             pk__in=Membership.objects.filter(recipient__in=recipients).values("list_id")
         ).values_list("pk", "name")
     )
-    suppression = Suppression.objects.filter(owner=OuterRef("owner")).alias(key=Lower("email"))
-    suppression = suppression.filter(key=Lower(OuterRef("email"))).values("reason")[:1]
+    suppression = (
+        Suppression.objects.filter(owner=OuterRef("owner"))
+        .alias(key=Lower("email"))
+        .filter(key=Lower(OuterRef("email")))
+        .values("reason")[:1]
+    )
     rows = (
         recipients.annotate(suppressed=Subquery(suppression))
         .order_by("pk")

@@ -35,6 +35,7 @@ class PickerInput(forms.Widget):
     too."""
 
     SHOWN = 50
+    choices: Any = ()  # set by the ModelMultipleChoiceField: its queryset labels the chips
 
     def __init__(self, *, kind: str, attrs: dict | None = None) -> None:
         super().__init__(attrs=attrs)
@@ -47,7 +48,7 @@ class PickerInput(forms.Widget):
     def value_omitted_from_data(self, data, files, name) -> bool:
         return name not in data
 
-    def format_value(self, value: Any) -> list[str]:
+    def format_value(self, value: Any) -> list[str]:  # type: ignore[override]
         if value is None or value == "":
             return []
         if not isinstance(value, (list, tuple, set)):

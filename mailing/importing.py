@@ -22,7 +22,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
@@ -117,7 +117,7 @@ def read_rows(file: IO[bytes]) -> Iterator[Row]:
     file.seek(0)
     delimiter = _sniff(file.read(SAMPLE_BYTES))
     file.seek(0)
-    text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")  # type: ignore[type-var]
+    text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
     reader = csv.reader(text, delimiter=delimiter)
     try:
         try:
@@ -155,7 +155,7 @@ def read_rows(file: IO[bytes]) -> Iterator[Row]:
 
 def _first_bad_line(text: io.TextIOWrapper) -> int:
     """The line of the file where UTF-8 decoding fails (the reader decodes a block ahead)."""
-    raw = text.buffer
+    raw: Any = text.buffer
     raw.seek(0)
     for number, line in enumerate(raw, start=1):
         try:

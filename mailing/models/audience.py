@@ -36,7 +36,7 @@ class RecipientList(OwnedModel):
     public_key = models.CharField(
         max_length=32, unique=True, default=new_public_key, editable=False
     )
-    members = models.ManyToManyField(
+    members: "models.ManyToManyField[Recipient, Membership]" = models.ManyToManyField(
         Recipient, through="Membership", related_name="recipient_lists", blank=True
     )
 

@@ -1,6 +1,6 @@
 """What users own: recipients, messages, mailings, and the addresses they must not mail."""
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -9,6 +9,9 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from ..validators import validate_name, validate_single_line
+
+if TYPE_CHECKING:
+    from .audience import RecipientList
 
 
 class OwnedModel(models.Model):
@@ -106,7 +109,9 @@ class Mailing(OwnedModel):
     # A mailing needs recipients, lists or both (the rule is in mailing.services.mailings);
     # who a run reaches is resolved when it starts, by mailing.audience.
     recipients = models.ManyToManyField(Recipient, related_name="mailings", blank=True)
-    lists = models.ManyToManyField("RecipientList", related_name="mailings", blank=True)
+    lists: "models.ManyToManyField[RecipientList, Any]" = models.ManyToManyField(
+        "RecipientList", related_name="mailings", blank=True
+    )
     first_send_at = models.DateTimeField("first send")
     end_at = models.DateTimeField("end")
     periodicity = models.CharField(

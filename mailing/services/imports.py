@@ -27,7 +27,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import EmailValidator
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -37,7 +37,7 @@ from users.models import User
 
 from .. import cache
 from ..importing import ImportFileError, Row, check_size, read_rows
-from ..models import Recipient, RecipientList, Suppression
+from ..models import Membership, Recipient, RecipientList, Suppression
 from ..validators import validate_name
 from .lists import add_members
 
@@ -104,8 +104,12 @@ def recipients_import(
         return report
     started = time.monotonic()
     with transaction.atomic():
+        members = Membership.objects.filter(list=recipient_list)
+        before = members.count() if recipient_list is not None else 0
         writer = _Writer(owner=owner, recipient_list=recipient_list, report=report)
         _run(owner=owner, rows=read_rows(file), report=report, write=writer, progress=progress)
+        if recipient_list is not None:
+            report.added_to_list = members.count() - before
     cache.bump(owner_id=owner.pk)
     logger.info(
         "recipient.imported",
@@ -198,8 +202,9 @@ def _run(
             .annotate(found=Lower("email"))
             .values_list("found", "pk", "full_name", "comment")
         }
-        new: list[Recipient] = []
-        changed: list[Recipient] = []
+        # Plain tuples, not model instances: building 100,000 of those is seconds.
+        new: list[tuple[str, str, str]] = []  # email, full name, comment
+        changed: list[tuple[int, str, str]] = []  # pk, full name, comment
         kept_ids: list[int] = []
         for key, row in accepted.items():
             if key in suppressed:
@@ -209,14 +214,7 @@ def _run(
                 report.created += 1
                 if len(report.created_sample) < KEEP_SAMPLE:
                     report.created_sample.append(row)
-                new.append(
-                    Recipient(
-                        owner=owner,
-                        email=row.email,
-                        full_name=row.full_name or "",
-                        comment=row.comment or "",
-                    )
-                )
+                new.append((row.email, row.full_name or "", row.comment or ""))
                 continue
             pk, name, comment = existing[key]
             new_name = row.full_name or name
@@ -225,9 +223,7 @@ def _run(
                 report.updated += 1
                 if len(report.updated_sample) < KEEP_SAMPLE:
                     report.updated_sample.append(row)
-                changed.append(
-                    Recipient(pk=pk, owner=owner, full_name=new_name, comment=new_comment)
-                )
+                changed.append((pk, new_name, new_comment))
             else:
                 report.unchanged += 1
             kept_ids.append(pk)
@@ -238,7 +234,12 @@ def _run(
 
 
 class _Writer:
-    """The writes of one chunk: new recipients in bulk, changed ones in bulk, memberships."""
+    """The writes of one chunk: new recipients and changed ones in bulk, then memberships.
+
+    On PostgreSQL each is one statement per chunk with the rows as VALUES (psycopg2's
+    execute_values), new ids RETURNING: no model instance per row, which is most of the time
+    the ORM's bulk_create spends (28 s against 5 s for 100,000 rows, `make bench-import`).
+    Elsewhere (SQLite) the ORM's bulk operations do the same."""
 
     def __init__(
         self, *, owner: User, recipient_list: RecipientList | None, report: ImportReport
@@ -247,30 +248,73 @@ class _Writer:
         self.recipient_list = recipient_list
         self.report = report
         self.now = timezone.now()
+        self.fast = connection.vendor == "postgresql"
 
-    def __call__(self, *, new: list[Recipient], changed: list[Recipient], kept_ids: list[int]):
-        for recipient in [*new, *changed]:
-            recipient.created_at = recipient.updated_at = self.now
-        created = Recipient.objects.bulk_create(new, batch_size=CHUNK)
-        if changed:
-            Recipient.objects.bulk_update(
-                changed, ["full_name", "comment", "updated_at"], batch_size=CHUNK
+    def __call__(
+        self,
+        *,
+        new: list[tuple[str, str, str]],
+        changed: list[tuple[int, str, str]],
+        kept_ids: list[int],
+    ) -> None:
+        if self.fast:
+            ids = self._insert_pg(new)
+            self._update_pg(changed)
+        else:
+            created = Recipient.objects.bulk_create(
+                [
+                    Recipient(owner=self.owner, email=email, full_name=name, comment=comment)
+                    for email, name, comment in new
+                ],
+                batch_size=CHUNK,
             )
-        if self.recipient_list is not None:
-            ids = [recipient.pk for recipient in created if recipient.pk is not None]
-            if len(ids) < len(created):
-                # A database that does not return the new keys (not PostgreSQL or SQLite).
-                keys = [recipient.email.lower() for recipient in created]
-                ids = list(
-                    Recipient.objects.filter(owner=self.owner)
-                    .alias(key=Lower("email"))
-                    .filter(key__in=keys)
-                    .values_list("pk", flat=True)
+            ids = [recipient.pk for recipient in created]
+            if changed:
+                Recipient.objects.bulk_update(
+                    [
+                        Recipient(pk=pk, full_name=name, comment=comment, updated_at=self.now)
+                        for pk, name, comment in changed
+                    ],
+                    ["full_name", "comment", "updated_at"],
+                    batch_size=CHUNK,
                 )
-            self.report.added_to_list += add_members(
-                recipient_list=self.recipient_list,
-                recipient_ids=[*ids, *kept_ids],
-                source="import",
+        if self.recipient_list is not None:
+            add_members(
+                recipient_list=self.recipient_list, recipient_ids=[*ids, *kept_ids], source="import"
+            )
+
+    def _insert_pg(self, new: list[tuple[str, str, str]]) -> list[int]:
+        if not new:
+            return []
+        from psycopg2.extras import execute_values
+
+        table = connection.ops.quote_name(Recipient._meta.db_table)
+        with connection.cursor() as cursor:
+            rows = execute_values(
+                cursor.cursor,
+                f"INSERT INTO {table} (owner_id, email, full_name, comment, created_at, "
+                "updated_at) VALUES %s RETURNING id",
+                [(self.owner.pk, *row, self.now, self.now) for row in new],
+                page_size=CHUNK,
+                fetch=True,
+            )
+        return [row[0] for row in rows]
+
+    def _update_pg(self, changed: list[tuple[int, str, str]]) -> None:
+        if not changed:
+            return
+        from psycopg2.extras import execute_values
+
+        table = connection.ops.quote_name(Recipient._meta.db_table)
+        with connection.cursor() as cursor:
+            execute_values(
+                cursor.cursor,
+                f"UPDATE {table} AS r SET full_name = v.full_name, comment = v.comment, "
+                "updated_at = v.updated_at FROM (VALUES %s) AS v(id, full_name, comment, "
+                f"updated_at) WHERE r.id = v.id AND r.owner_id = {int(self.owner.pk)}",
+                [(*row, self.now) for row in changed],
+                template="(%s, %s, %s, %s::timestamptz)",
+                page_size=CHUNK,
             )
 
 

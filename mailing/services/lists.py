@@ -8,7 +8,7 @@ from a list's public sign-up page.
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -19,6 +19,7 @@ from core.roles import ensure_can_write
 from users.models import User
 
 from .. import cache
+from ..delivery.records import db_datetime
 from ..models import Membership, Recipient, RecipientList
 from .common import collect, log_deleted, log_event
 
@@ -94,39 +95,49 @@ def list_add_recipients(
     )
     if own != ids:
         raise ValidationError({"recipients": gettext("Choose your own recipients only.")})
-    added = add_members(recipient_list=recipient_list, recipient_ids=own, source="dashboard")
+    members = Membership.objects.filter(list=recipient_list)
+    before = members.count()
+    add_members(recipient_list=recipient_list, recipient_ids=own, source="dashboard")
+    added = members.count() - before
     cache.bump(owner_id=recipient_list.owner_id)
     log_event(recipient_list, "members_added", user, count=added)
     return added
 
 
-def add_members(*, recipient_list: RecipientList, recipient_ids: Iterable[int], source: str) -> int:
-    """Confirmed memberships for `recipient_ids` (checked by the caller), in batches; pending
-    ones among them are confirmed. Returns how many memberships are new. Call it in a
-    transaction."""
-    now = timezone.now()
+def add_members(
+    *, recipient_list: RecipientList, recipient_ids: Iterable[int], source: str
+) -> None:
+    """Confirmed memberships of `recipient_list` for `recipient_ids` (checked by the caller),
+    one INSERT … SELECT per batch; pending ones among them become confirmed, confirmed ones
+    stay as they are. Call it in a transaction."""
+    now = db_datetime(timezone.now())
     ids = list(recipient_ids)
-    before = Membership.objects.filter(list=recipient_list).count()
-    for start in range(0, len(ids), BATCH):
-        chunk = ids[start : start + BATCH]
-        Membership.objects.bulk_create(
-            [
-                Membership(
-                    list=recipient_list,
-                    recipient_id=pk,
-                    status=Membership.Status.CONFIRMED,
-                    consented_at=now,
-                    consent_source=source,
-                    confirmed_at=now,
-                )
-                for pk in chunk
-            ],
-            ignore_conflicts=True,
-        )
-        Membership.objects.filter(
-            list=recipient_list, recipient_id__in=chunk, status=Membership.Status.PENDING
-        ).update(status=Membership.Status.CONFIRMED, confirmed_at=now)
-    return Membership.objects.filter(list=recipient_list).count() - before
+    qn = connection.ops.quote_name
+    table, recipients = qn(Membership._meta.db_table), qn(Recipient._meta.db_table)
+    confirmed, pending = Membership.Status.CONFIRMED.value, Membership.Status.PENDING.value
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {table} (list_id, recipient_id, status, consented_at, "
+                "consent_source, confirmed_at, created_at) "
+                f"SELECT %s, r.id, %s, %s, %s, %s, %s FROM {recipients} AS r "
+                f"WHERE r.owner_id = %s AND r.id IN ({marks}) "
+                "ON CONFLICT (list_id, recipient_id) DO UPDATE SET status = excluded.status, "
+                f"confirmed_at = excluded.confirmed_at WHERE {table}.status = %s",
+                [
+                    recipient_list.pk,
+                    confirmed,
+                    now,
+                    source,
+                    now,
+                    now,
+                    recipient_list.owner_id,
+                    *chunk,
+                    pending,
+                ],
+            )
 
 
 @transaction.atomic

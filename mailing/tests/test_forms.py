@@ -253,7 +253,7 @@ def picked(response, name: str = "recipients") -> tuple[list[str], list[str]]:
     value = soup.find("input", id=f"id_{name}")
     assert value is not None and value["type"] == "hidden" and value["name"] == name
     chips = value.find_parent(attrs={"data-picker": True}).select("[data-picker-chosen] li")
-    ids = [pk for pk in value["value"].split(",") if pk]
+    ids = [pk for pk in str(value["value"]).split(",") if pk]
     return ids, [chip.get_text(strip=True) for chip in chips]
 
 

@@ -54,7 +54,7 @@ class Command(BaseCommand):
         if not file.is_file():
             raise CommandError(f"No such file: {file}")
         total = max(count_lines(file) - 1, 1)
-        recipient_list = None
+        recipient_list: RecipientList | None = None
         created_list = False
         if list_name:
             recipient_list = (
