@@ -286,7 +286,7 @@ class _Writer:
     def _insert_pg(self, new: list[tuple[str, str, str]]) -> list[int]:
         if not new:
             return []
-        from psycopg2.extras import execute_values
+        from psycopg2.extras import execute_values  # type: ignore[import-untyped]
 
         table = connection.ops.quote_name(Recipient._meta.db_table)
         with connection.cursor() as cursor:
@@ -303,7 +303,7 @@ class _Writer:
     def _update_pg(self, changed: list[tuple[int, str, str]]) -> None:
         if not changed:
             return
-        from psycopg2.extras import execute_values
+        from psycopg2.extras import execute_values  # type: ignore[import-untyped]
 
         table = connection.ops.quote_name(Recipient._meta.db_table)
         with connection.cursor() as cursor:
