@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext
+from psycopg2.extras import execute_values  # type: ignore[import-untyped]
 
 from core.roles import ensure_can_write
 from users.models import User
@@ -286,8 +287,6 @@ class _Writer:
     def _insert_pg(self, new: list[tuple[str, str, str]]) -> list[int]:
         if not new:
             return []
-        from psycopg2.extras import execute_values  # type: ignore[import-untyped]
-
         table = connection.ops.quote_name(Recipient._meta.db_table)
         with connection.cursor() as cursor:
             rows = execute_values(
@@ -303,8 +302,6 @@ class _Writer:
     def _update_pg(self, changed: list[tuple[int, str, str]]) -> None:
         if not changed:
             return
-        from psycopg2.extras import execute_values  # type: ignore[import-untyped]
-
         table = connection.ops.quote_name(Recipient._meta.db_table)
         with connection.cursor() as cursor:
             execute_values(
