@@ -182,3 +182,16 @@ def test_the_lists_page_counts_members_without_a_query_per_list(user, client_for
         )
     assert queries() == one
     assert ">5<" in client.get(reverse("mailing:list_list")).content.decode()
+
+
+def test_mailing_pages_show_the_lists_a_mailing_targets(user, client_for, make_mailing):
+    mailing = make_mailing(user, recipients=2)
+    news = services.list_create(owner=user, name="News <b>")
+    mailing.lists.set([news])
+    client = client_for(user)
+
+    listing = client.get(reverse("mailing:mailing_list")).content.decode()
+    detail = client.get(reverse("mailing:mailing_detail", args=[mailing.pk])).content.decode()
+
+    assert "+ 1 list" in listing
+    assert "News &lt;b&gt;" in detail and "<b>" not in detail.split("mailing-lists")[1][:200]
