@@ -213,7 +213,7 @@ def mailings_with_counts(*, queryset: QuerySet) -> QuerySet:
         .order_by()
         .values("mailing")
         .annotate(n=Count("*"))
-        .values("n")  # type: ignore[misc]  # as above
+        .values("n")
     )
     return _with_owner(queryset.select_related("message")).annotate(
         recipient_count=Coalesce(Subquery(recipient_count), 0),
