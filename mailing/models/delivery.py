@@ -56,6 +56,8 @@ class Delivery(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        # Never sent: the address is suppressed for the owner (the attempt says why).
+        SKIPPED = "skipped", "Skipped"
 
     owner_lookup: ClassVar[str] = "run__mailing__owner"
     # No index of its own: the unique (run, recipient) and the queue index start with run,
@@ -110,6 +112,7 @@ class Attempt(models.Model):
     class Status(models.TextChoices):
         SUCCESS = "success", "Success"
         FAILURE = "failure", "Failure"
+        SKIPPED = "skipped", "Skipped"
 
     owner_lookup: ClassVar[str] = "mailing__owner"
     # Indexed through the (mailing, …) indexes below; one index fewer to write per attempt.
