@@ -302,10 +302,12 @@ class Progress:
     cancelled: int
     pending: int
     running: bool
+    # Never sent: the address is suppressed (unsubscribed or bounced).
+    skipped: int = 0
 
     @property
     def done(self) -> int:
-        return self.sent + self.failed + self.cancelled
+        return self.sent + self.failed + self.cancelled + self.skipped
 
     @property
     def percent(self) -> int:
@@ -321,6 +323,7 @@ class Progress:
             "failed": self.failed,
             "cancelled": self.cancelled,
             "pending": self.pending,
+            "skipped": self.skipped,
             "percent": self.percent,
             "running": self.running,
         }
@@ -346,6 +349,7 @@ def latest_run_progress(*, mailing: Mailing) -> Progress:
         cancelled=by_state.get(Delivery.State.CANCELLED, 0),
         pending=pending,
         running=run.finished_at is None,
+        skipped=by_state.get(Delivery.State.SKIPPED, 0),
     )
 
 
@@ -359,6 +363,7 @@ def recent_runs(*, mailing: Mailing, limit: int = 10) -> list[Run]:
                 "deliveries",
                 filter=Q(deliveries__state__in=[Delivery.State.FAILED, Delivery.State.CANCELLED]),
             ),
+            skipped=Count("deliveries", filter=Q(deliveries__state=Delivery.State.SKIPPED)),
             total=Count("deliveries"),
         )
         .order_by("-created_at", "-pk")[:limit]
