@@ -368,3 +368,27 @@ def recent_runs(*, mailing: Mailing, limit: int = 10) -> list[Run]:
         )
         .order_by("-created_at", "-pk")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class CapWait:
+    """Deliveries of a mailing's open run held back by the daily cap, and when they go."""
+
+    waiting: int
+    until: datetime
+
+
+def daily_cap_wait(*, mailing: Mailing) -> CapWait | None:
+    """What the daily sending cap holds back of `mailing`'s open run, if the cap is spent."""
+    from .delivery.caps import cap_reached_until
+
+    until = cap_reached_until()
+    if until is None:
+        return None
+    waiting = Delivery.objects.filter(
+        run__mailing=mailing,
+        run__finished_at__isnull=True,
+        state=Delivery.State.PENDING,
+        next_try_at__gte=until,
+    ).count()
+    return CapWait(waiting, until) if waiting else None

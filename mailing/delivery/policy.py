@@ -159,7 +159,9 @@ class Policy:
 
     @classmethod
     def from_settings(cls) -> "Policy":
-        return cls(retry=RetryPolicy.from_settings(), throttle=Throttle())
+        from .caps import SharedThrottle  # it fills in this module's seam
+
+        return cls(retry=RetryPolicy.from_settings(), throttle=SharedThrottle.from_settings())
 
     def judge(self, reply: Reply, *, tries: int, at: datetime) -> Decision:
         """`RetryPolicy.decide`, and the throttle told when the reply asked us to slow down."""
