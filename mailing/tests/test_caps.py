@@ -86,7 +86,7 @@ def test_the_mailing_page_says_when_the_rest_goes(
 
 def test_a_throttling_reply_slows_every_sender_down_and_is_retried(user, make_mailing, smtp_sink):
     mailing = make_mailing(user, recipients=2)
-    fast, other = mailing.recipients.order_by("email").values_list("email", flat=True)
+    fast, _other = mailing.recipients.order_by("email").values_list("email", flat=True)
     smtp_sink.script(fast, "421 4.7.0 Too many messages, slow down")
     run = delivery.start_run(mailing=mailing)
 
