@@ -18,7 +18,7 @@ from core.roles import get_object_for, is_manager, objects_for
 from users.models import User
 
 from . import cache
-from .models import Attempt, DailyStat, Delivery, Mailing, Message, Recipient, Run
+from .models import Attempt, DailyStat, Delivery, Mailing, Message, Recipient, Run, Suppression
 
 PAGE_SIZE = 25
 # What pages show of an owner. Rows are cached (Redis in production), so their owner is
@@ -174,8 +174,10 @@ def _cached_page(
 
 
 def recipient_page(*, user: User, search: str = "", number: int | str = 1) -> Page:
-    """One page of the recipients `user` may see, optionally searched."""
-    recipients = _with_owner(objects_for(user, Recipient))
+    """One page of the recipients `user` may see, optionally searched; each with why and
+    since when its address is suppressed (`suppression_reason`, `suppressed_at`: None when
+    it is not)."""
+    recipients = _with_owner(objects_for(user, Recipient)).annotate(**_suppression_of_recipient())
     if search:
         recipients = recipients.filter(
             Q(email__icontains=search)
@@ -184,6 +186,25 @@ def recipient_page(*, user: User, search: str = "", number: int | str = 1) -> Pa
         )
     return _cached_page(
         user=user, name="recipients", queryset=recipients, params=search, number=number
+    )
+
+
+def _suppression_of_recipient() -> dict[str, Subquery]:
+    # lower(email) = lower(…): the (owner, lower(email)) unique index answers each row.
+    suppression = Suppression.objects.annotate(address=Lower("email")).filter(
+        owner_id=OuterRef("owner_id"), address=Lower(OuterRef("email"))
+    )
+    return {
+        "suppression_reason": Subquery(suppression.values("reason")[:1]),
+        "suppressed_at": Subquery(suppression.values("created_at")[:1]),
+    }
+
+
+def suppression_page(*, user: User, number: int | str = 1) -> Page:
+    """One page of the suppressed addresses `user` may see, the latest first."""
+    suppressions = _with_owner(objects_for(user, Suppression))
+    return _cached_page(
+        user=user, name="suppressions", queryset=suppressions, params="", number=number
     )
 
 

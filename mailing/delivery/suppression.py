@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .. import cache
 from ..models import Attempt, Delivery, Mailing, Recipient, Run, Suppression
 from .records import db_datetime, db_token
 
@@ -144,6 +145,8 @@ def suppress_bounces(outcomes: "Iterable[Outcome]") -> int:
         count = cursor.rowcount
         for owner_id, email in rows:
             skip_pending_to(owner_id=owner_id, email=email)
+    for owner_id in {owner_id for owner_id, _ in rows}:
+        cache.bump(owner_id=owner_id)  # their recipient lists show it
     return count
 
 
