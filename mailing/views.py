@@ -53,6 +53,7 @@ class OwnedPageMixin(OwnedObjectMixin, DashboardMixin):
         return {
             "object": obj,
             "model_name": self.model._meta.verbose_name,
+            "model_kind": self.model._meta.model_name,
             "cancel_url": reverse(self.list_url),
         }
 
