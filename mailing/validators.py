@@ -1,15 +1,18 @@
 import unicodedata
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
 
 # Control characters (CR, LF, NUL, tab, ESC, NEL…) and the Unicode line and paragraph
 # separators: any of them in a header value can end the header line or corrupt it.
 _NOT_SINGLE_LINE = {"Cc", "Zl", "Zp"}
 
 
-def _refuse_control_characters(value: str, message: str | Promise) -> None:
+def _refuse_control_characters(value: str, message: "str | _StrPromise") -> None:
     if any(unicodedata.category(char) in _NOT_SINGLE_LINE for char in value):
         raise ValidationError(message, code="header_injection")
 

@@ -129,7 +129,7 @@ class OwnedDeleteView(OwnedPageMixin, TemplateView):
             "mailing": _("Mailing deleted."),
             "message": _("Message deleted."),
             "recipient": _("Recipient deleted."),
-        }.get(self.model._meta.model_name)
+        }.get(self.model._meta.model_name or "")
         name = capfirst(self.model._meta.verbose_name)
         text = deleted or gettext("%(name)s deleted.") % {"name": name}
         messages.success(request, str(text))

@@ -20,7 +20,7 @@ class AvatarInput(forms.ClearableFileInput):
     """The current picture, a Bootstrap "remove" checkbox and the file input, on two lines."""
 
     template_name = "users/widgets/avatar_input.html"
-    initial_text = _("Current")
+    initial_text = cast(str, _("Current"))
 
 
 class ProfileForm(forms.ModelForm):
