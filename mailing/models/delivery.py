@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .campaigns import Mailing, Recipient
 
@@ -17,8 +18,8 @@ class Run(models.Model):
     """One occurrence of a mailing: the queue of one delivery per recipient."""
 
     class Trigger(models.TextChoices):
-        SCHEDULE = "schedule", _("Schedule")
-        MANUAL = "manual", _("Send now")
+        SCHEDULE = "schedule", pgettext_lazy("what started a run", "Schedule")
+        MANUAL = "manual", pgettext_lazy("what started a run", "Send now")
 
     owner_lookup: ClassVar[str] = "mailing__owner"
     mailing = models.ForeignKey(
