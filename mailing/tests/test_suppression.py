@@ -224,3 +224,11 @@ def test_an_unsubscribe_turns_a_bounce_into_an_unsubscribe(user):
     Suppression.objects.create(owner=user, email="a@example.org", reason="bounced")
     Client().post(f"/u/{make_token(owner_id=user.pk, email='a@example.org')}/")
     assert Suppression.objects.get().reason == Suppression.Reason.UNSUBSCRIBED
+
+
+def test_the_unsubscribe_page_speaks_the_visitors_language(user):
+    token = make_token(owner_id=user.pk, email="anna@example.org")
+    page = Client().get(f"/u/{token}/", HTTP_ACCEPT_LANGUAGE="ru")
+    assert "Отписаться" in page.content.decode()
+    bad = Client().get("/u/garbage/", HTTP_ACCEPT_LANGUAGE="ru")
+    assert bad.status_code == 400 and "недействительна" in bad.content.decode()
