@@ -108,7 +108,7 @@ def test_the_next_run_skips_an_unsubscribed_address_counts_it_and_a_reimport_kee
     assert attempt.server_response == "Not sent: the address unsubscribed"
     progress = selectors.latest_run_progress(mailing=mailing)
     assert (progress.sent, progress.skipped, progress.failed, progress.percent) == (2, 1, 0, 100)
-    assert selectors.recent_runs(mailing=mailing)[0].skipped == 1
+    assert selectors.recent_runs(mailing=mailing)[0].skipped == 1  # type: ignore[attr-defined]
 
     # Deleted and added again (as an import does): still suppressed, in every mailing.
     services.recipient_delete(user=user, recipient=leaving)
