@@ -10,6 +10,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name='mailing',
+            name='reply_to',
+            field=models.EmailField(blank=True, max_length=254, verbose_name='Reply-To'),
+        ),
         migrations.AlterField(
             model_name='attempt',
             name='status',

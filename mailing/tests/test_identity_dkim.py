@@ -131,3 +131,48 @@ def test_signing_costs_under_two_milliseconds_a_message(settings):
             prepared.render(RecipientContext(f"r{index}@example.org", "R", index, index))
         timings[name] = (time.perf_counter() - start) / 200
     assert timings["signed"] - timings["plain"] < 0.002, timings
+
+
+@pytest.mark.django_db
+def test_a_mailings_reply_to_wins_over_the_owners(user, make_mailing, settings):
+    from mailing import delivery
+    from mailing.content import prepare
+    from mailing.models import Run
+
+    settings.DEFAULT_FROM_EMAIL = "Campaigns <noreply@example.com>"
+    user.first_name, user.last_name = "Alice", "Smith"
+    user.save()
+    mailing = make_mailing(user, recipients=1)
+    mailing.reply_to = "press@example.org"
+    mailing.save()
+    run = delivery.start_run(mailing=mailing)
+    run = Run.objects.select_related("mailing__message", "mailing__owner").get(pk=run.pk)
+
+    data = prepare(run).render(RecipientContext("r@example.org", "R", 1, 1))
+
+    parsed = message_from_bytes(data, policy=default)
+    assert parsed["Reply-To"] == "press@example.org"
+    assert str(parsed["From"]) == "Alice Smith <noreply@example.com>"
+
+
+@pytest.mark.django_db
+def test_the_mailing_form_validates_the_reply_to(user, make_mailing, client_for):
+    from django.urls import reverse
+
+    mailing = make_mailing(user, recipients=1)
+    client = client_for(user)
+    url = reverse("mailing:mailing_update", args=[mailing.pk])
+    form = client.get(url).context["form"]
+    data = {
+        "message": mailing.message_id,
+        "recipients": [r.pk for r in mailing.recipients.all()],
+        "first_send_at": form.initial["first_send_at"].strftime("%Y-%m-%dT%H:%M"),
+        "end_at": form.initial["end_at"].strftime("%Y-%m-%dT%H:%M"),
+        "periodicity": "once",
+    }
+
+    refused = client.post(url, {**data, "reply_to": "not an address\r\nBcc: x@example.org"})
+    assert refused.status_code == 200 and refused.context["form"].errors["reply_to"]
+    client.post(url, {**data, "reply_to": "press@example.org"})
+    mailing.refresh_from_db()
+    assert mailing.reply_to == "press@example.org"
