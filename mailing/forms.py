@@ -181,6 +181,12 @@ class MailingForm(forms.Form):
         choices=Mailing.Periodicity.choices,
         initial=Mailing.Periodicity.ONCE,
     )
+    reply_to = forms.EmailField(
+        label=_("Reply-To"),
+        required=False,
+        max_length=254,
+        help_text=_("Where replies to this mailing go; empty: your own address."),
+    )
 
     def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -202,10 +208,15 @@ class ScheduleForm(forms.Form):
 
 class AttemptFilterForm(forms.Form):
     mailing = forms.ModelChoiceField(
-        queryset=Mailing.objects.none(), required=False, empty_label=_("Any mailing")
+        label=_("Mailing"),
+        queryset=Mailing.objects.none(),
+        required=False,
+        empty_label=_("Any mailing"),
     )
     status = forms.ChoiceField(
-        choices=[("", _("Any status")), *Attempt.Status.choices], required=False
+        label=_("Status"),
+        choices=[("", _("Any status")), *Attempt.Status.choices],
+        required=False,
     )
     date_from = forms.DateField(
         required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"})
