@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -195,3 +196,21 @@ def test_mailing_pages_show_the_lists_a_mailing_targets(user, client_for, make_m
 
     assert "+ 1 list" in listing
     assert "News &lt;b&gt;" in detail and "<b>" not in detail.split("mailing-lists")[1][:200]
+
+
+def test_the_lists_pages_and_the_import_speak_russian(make_user, client_for):
+    owner = make_user("olga@example.com", language="ru")
+    client = client_for(owner)
+    services.list_create(owner=owner, name="Друзья")
+
+    lists = client.get(reverse("mailing:list_list")).content.decode()
+    refused = client.post(
+        reverse("mailing:recipient_import"),
+        {"file": SimpleUploadedFile("a.csv", "имя\nОльга\n".encode())},  # noqa: RUF001
+    )
+
+    assert "Новый список" in lists and "Друзья" in lists
+    assert (
+        "Первая строка должна содержать названия столбцов"
+        in (refused.context["form"].errors["file"][0])
+    )
