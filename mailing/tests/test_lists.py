@@ -214,3 +214,21 @@ def test_the_lists_pages_and_the_import_speak_russian(make_user, client_for):
         "Первая строка должна содержать названия столбцов"
         in (refused.context["form"].errors["file"][0])
     )
+
+
+def test_a_list_is_renamed_and_a_taken_name_is_an_error_on_the_field(user, client_for):
+    client = client_for(user)
+    services.list_create(owner=user, name="Friends")
+    family = services.list_create(owner=user, name="Family")
+    url = reverse("mailing:list_update", args=[family.pk])
+
+    form = client.get(url)
+    taken = client.post(url, {"name": "FRIENDS", "description": ""})
+    renamed = client.post(url, {"name": "Kin", "description": "Close ones", "is_public": "on"})
+
+    assert form.status_code == 200 and 'value="Family"' in form.content.decode()
+    assert taken.context["form"].errors["name"] == ["You already have a list with this name."]
+    assert renamed.status_code == 302
+    family.refresh_from_db()
+    assert (family.name, family.description, family.is_public) == ("Kin", "Close ones", True)
+    assert len(family.public_key) >= 20
