@@ -232,3 +232,17 @@ def test_a_list_is_renamed_and_a_taken_name_is_an_error_on_the_field(user, clien
     family.refresh_from_db()
     assert (family.name, family.description, family.is_public) == ("Kin", "Close ones", True)
     assert len(family.public_key) >= 20
+
+
+def test_a_suppressed_list_member_is_skipped_not_sent(user, make_mailing):
+    ada, bob = recipients(user, "ada", "bob")
+    news = services.list_create(owner=user, name="News")
+    services.list_add_recipients(user=user, recipient_list=news, recipient_ids=[ada.pk, bob.pk])
+    Suppression.objects.create(owner=user, email="BOB@example.org", reason="unsubscribed")
+    mailing = make_mailing(user, recipients=[])
+    mailing.lists.set([news])
+
+    run = delivery.start_run(mailing=mailing)
+
+    states = dict(Delivery.objects.filter(run=run).values_list("recipient__email", "state"))
+    assert states == {"ada@example.org": Delivery.State.PENDING, "bob@example.org": "skipped"}
