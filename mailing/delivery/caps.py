@@ -19,8 +19,8 @@ from memory:
   sender halves its rate (or keeps to SLOW_RATE without a rate cap) for
   MAILING_SLOW_DOWN_SECONDS; the delivery itself is retried as any 4xx is, the reply recorded.
 
-Without caps and without a slow-down, `reserve` is one clock read and two comparisons, and
-`refresh` reads the "slow" row once a second.
+Without caps and without a slow-down, `reserve` is three attribute tests, and `refresh`
+reads the "slow" row once a second.
 """
 
 import logging
@@ -101,6 +101,8 @@ class SharedThrottle(Throttle):
     # -- on the sender's loop ------------------------------------------------------------------
 
     def reserve(self, claim: object) -> Hold | None:
+        if not (self.rate or self.daily or self._slow_until):
+            return None  # no caps and no slow-down: not even a clock read
         now = self._clock()
         if self.daily:
             if self._day_spent_until is not None:
@@ -134,6 +136,8 @@ class SharedThrottle(Throttle):
     def _refresh(self) -> None:
         now = self._clock()
         self._sync_slow(now)
+        if self._slow_until and now >= self._slow_until:
+            self._slow_until = 0.0  # over: back to the full rate
         if self.daily:
             today = datetime.fromtimestamp(now, tz=timezone.get_current_timezone()).date()
             if today.toordinal() != self._day:  # a new day: yesterday's tokens are not today's
