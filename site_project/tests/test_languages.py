@@ -18,11 +18,12 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from blog.tests.factories import blog_index, make_post
 from conftest import PASSWORD
 from mailing.models import Attempt, Mailing, Message, Recipient, Run
+from mailing.views import _queued_cancelled
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -377,11 +378,7 @@ def test_form_errors_and_flash_messages_in_russian(make_user, client_for):
     assert "Письмо удалено." in visible_text(deleted.content.decode())
 
 
-def test_plural_forms_in_russian(make_user, client_for):
-    from django.utils import translation
-
-    from mailing.views import _queued_cancelled
-
+def test_plural_forms_in_russian():
     with translation.override("ru"):
         assert [_queued_cancelled(n) for n in (1, 3, 5, 11, 21, 22, 25)] == [
             "отменено 1 письмо в очереди",
