@@ -111,9 +111,9 @@ def translated_source_strings() -> list[str]:
     with CATALOGUE.open("rb") as mo:
         catalog = gettext.GNUTranslations(mo)._catalog  # type: ignore[attr-defined]
     pieces: set[str] = set()
-    for key, translation in catalog.items():
+    for key, russian in catalog.items():
         msgid = key[0] if isinstance(key, tuple) else key
-        if not msgid or not translation or translation == msgid:
+        if not msgid or not russian or russian == msgid:
             continue
         msgid = msgid.split("\x04", 1)[-1]  # drop a context
         for piece in PLACEHOLDER.split(msgid):
