@@ -94,6 +94,12 @@ class MailingForm(forms.Form):
         choices=Mailing.Periodicity.choices,
         initial=Mailing.Periodicity.ONCE,
     )
+    reply_to = forms.EmailField(
+        label=_("Reply-To"),
+        required=False,
+        max_length=254,
+        help_text=_("Where replies to this mailing go; empty: your own address."),
+    )
 
     def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -128,6 +128,8 @@ class Mailing(OwnedModel):
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.CREATED
     )
+    # Where replies go instead of the owner's address (empty: the owner's).
+    reply_to = models.EmailField(_("Reply-To"), max_length=254, blank=True)
     # Occurrences are counted from the anchor (first_send_at, or the time the owner last
     # scheduled); next_send_at is the next one the scheduler will start, None when none is left.
     schedule_anchor = models.DateTimeField(_("schedule anchor"))
