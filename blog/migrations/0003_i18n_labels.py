@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterModelOptions(
             name='blogpage',
-            options={'verbose_name': 'blog page', 'verbose_name_plural': 'blog pages'},
+            options={'verbose_name': 'blog post', 'verbose_name_plural': 'blog posts'},
         ),
         migrations.AlterField(
             model_name='blogindexpage',
