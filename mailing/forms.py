@@ -64,6 +64,14 @@ class MessageForm(forms.Form):
 
 
 class MailingForm(forms.Form):
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=200,
+        required=False,
+        help_text=_(
+            "What you call this mailing in lists and reports. Empty: the message's subject."
+        ),
+    )
     message = forms.ModelChoiceField(label=_("Message"), queryset=Message.objects.none())
     all_recipients = forms.BooleanField(
         required=False,

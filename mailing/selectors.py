@@ -363,3 +363,25 @@ def recent_runs(*, mailing: Mailing, limit: int = 10) -> list[Run]:
         )
         .order_by("-created_at", "-pk")[:limit]
     )
+
+
+def recipient_attempt_page(*, user: User, recipient: Recipient, number: int | str = 1) -> Page:
+    """The attempts to mail `recipient`, newest first, across every mailing `user` may see,
+    each with its mailing (one query for the page, one for the count, whatever the rows)."""
+    attempts = (
+        objects_for(user, Attempt)
+        .filter(recipient=recipient)
+        .select_related("mailing")
+        .only(
+            "pk",
+            "attempted_at",
+            "status",
+            "email",
+            "server_response",
+            "mailing__id",
+            "mailing__name",
+            "mailing__message_id",
+        )
+        .order_by("-attempted_at", "-pk")
+    )
+    return Paginator(attempts, PAGE_SIZE).get_page(number)

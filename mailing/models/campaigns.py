@@ -100,6 +100,9 @@ class Mailing(OwnedModel):
         LAUNCHED = "launched", "Launched"
         FINISHED = "finished", "Finished"
 
+    # What the owner calls it in lists and reports (the services default it to the message's
+    # subject); empty only for rows stored without a service, which show as "Mailing #id".
+    name = models.CharField(_("name"), max_length=200, blank=True, validators=[validate_name])
     # RESTRICT, not PROTECT: a message in use cannot be deleted on its own, but it goes with
     # its mailings when both are deleted together (their owner's account is deleted).
     message = models.ForeignKey(Message, on_delete=models.RESTRICT, related_name="mailings")
@@ -147,7 +150,7 @@ class Mailing(OwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"Mailing #{self.pk}"
+        return self.name or f"Mailing #{self.pk}"
 
     @property
     def is_active(self) -> bool:

@@ -9,6 +9,8 @@ state does not allow raises `ActionRefused`, whose text says why.
 * `recipients`: recipient_create, recipient_update, recipient_delete
 * `messages`: message_create, message_update, message_delete
 * `mailings`: mailing_create, mailing_update, mailing_delete
+* `copies`: message_duplicate, mailing_duplicate
+* `people`: owner_data_delete (an account being deleted)
 * `actions`: mailing_send_now, mailing_schedule, mailing_stop, mailing_disable,
   mailings_stop_for_blocked_owner
 """
@@ -22,8 +24,10 @@ from .actions import (
     mailing_stop,
     mailings_stop_for_blocked_owner,
 )
+from .copies import mailing_duplicate, message_duplicate
 from .mailings import mailing_create, mailing_delete, mailing_update
 from .messages import message_create, message_delete, message_update
+from .people import owner_data_delete
 from .recipients import DUPLICATE_EMAIL, recipient_create, recipient_delete, recipient_update
 
 __all__ = [
@@ -32,6 +36,7 @@ __all__ = [
     "mailing_create",
     "mailing_delete",
     "mailing_disable",
+    "mailing_duplicate",
     "mailing_schedule",
     "mailing_send_now",
     "mailing_stop",
@@ -39,7 +44,9 @@ __all__ = [
     "mailings_stop_for_blocked_owner",
     "message_create",
     "message_delete",
+    "message_duplicate",
     "message_update",
+    "owner_data_delete",
     "recipient_create",
     "recipient_delete",
     "recipient_update",

@@ -24,6 +24,7 @@ def mailing_create(
     *,
     owner: User,
     message: Message,
+    name: str = "",
     recipients: Iterable[Recipient] = (),
     all_recipients: bool = False,
     first_send_at: datetime,
@@ -31,7 +32,8 @@ def mailing_create(
     periodicity: str = Mailing.Periodicity.ONCE,
 ) -> Mailing:
     """Plan `message` for `recipients` (or, with `all_recipients`, every recipient `owner`
-    has now) from `first_send_at`, once or every day, week or month until `end_at`.
+    has now) from `first_send_at`, once or every day, week or month until `end_at`. An empty
+    `name` names the mailing after the message's subject.
 
     The mailing is stored with the plan every new mailing gets (`mailing.schedule`): the
     scheduler starts it at `first_send_at`, at once when that is past. Raises
@@ -47,6 +49,7 @@ def mailing_create(
     mailing = Mailing(
         owner=owner,
         message=message,
+        name=_name_or_subject(name, message),
         first_send_at=first_send_at,
         end_at=end_at,
         periodicity=periodicity,
@@ -66,6 +69,7 @@ def mailing_update(
     user: User,
     mailing: Mailing,
     message: Message | None = None,
+    name: str | None = None,
     recipients: Iterable[Recipient] | None = None,
     all_recipients: bool = False,
     first_send_at: datetime | None = None,
@@ -98,6 +102,11 @@ def mailing_update(
     if message is not None and message.pk != current.message_id:
         current.message = message
         changed.append("message")
+    if name is not None:
+        new_name = _name_or_subject(name, message or current.message)
+        if new_name != current.name:
+            current.name = new_name
+            changed.append("name")
     if periodicity is not None and periodicity != current.periodicity:
         current.periodicity = periodicity
         changed.append("periodicity")
@@ -149,6 +158,12 @@ def mailing_delete(*, user: User, mailing: Mailing) -> None:
     mailing.delete()
     cache.bump(owner_id=owner_id)
     log_deleted(Mailing, pk, user)
+
+
+def _name_or_subject(name: str, message: Message) -> str:
+    """The name as given (trimmed), or, when it is empty, the message's subject."""
+    max_length = Mailing._meta.get_field("name").max_length or 200
+    return name.strip() or message.subject.strip()[:max_length]
 
 
 def _log(mailing: Mailing, action: str, user: User) -> None:
