@@ -106,7 +106,10 @@ class Mailing(OwnedModel):
     # RESTRICT, not PROTECT: a message in use cannot be deleted on its own, but it goes with
     # its mailings when both are deleted together (their owner's account is deleted).
     message = models.ForeignKey(Message, on_delete=models.RESTRICT, related_name="mailings")
-    recipients = models.ManyToManyField(Recipient, related_name="mailings")
+    # A mailing needs recipients, lists or both (the rule is in mailing.services.mailings);
+    # who a run reaches is resolved when it starts, by mailing.audience.
+    recipients = models.ManyToManyField(Recipient, related_name="mailings", blank=True)
+    lists = models.ManyToManyField("RecipientList", related_name="mailings", blank=True)
     first_send_at = models.DateTimeField("first send")
     end_at = models.DateTimeField("end")
     periodicity = models.CharField(
