@@ -17,7 +17,7 @@ def name_after_subject(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailing', '0005_suppression'),
+        ('mailing', '0006_lists_recipientlist_membership'),
     ]
 
     operations = [
