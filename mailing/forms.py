@@ -137,3 +137,25 @@ class AttemptFilterForm(forms.Form):
         mailing = cast(forms.ModelChoiceField, self.fields["mailing"])
         mailing.queryset = mailings
         mailing.label_from_instance = lambda obj: f"#{obj.pk} {obj.message.subject}"  # type: ignore[method-assign]
+
+
+class SignupForm(forms.Form):
+    """A visitor joining a public list. `website` is a honeypot: people never see it (it is
+    hidden from them and from screen readers), form-filling robots fill it in."""
+
+    email = forms.EmailField(
+        label=_("Your email address"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    full_name = forms.CharField(
+        label=_("Your name"),
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    website = forms.CharField(
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )
+    source = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput())

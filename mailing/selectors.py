@@ -12,13 +12,14 @@ from datetime import date, datetime, time, timedelta
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Lower
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from core.roles import get_object_for, is_manager, objects_for
 from users.models import User
 
 from . import cache
-from .models import Attempt, DailyStat, Delivery, Mailing, Message, Recipient, Run
+from .models import Attempt, DailyStat, Delivery, Mailing, Message, Recipient, RecipientList, Run
 
 PAGE_SIZE = 25
 # What pages show of an owner. Rows are cached (Redis in production), so their owner is
@@ -385,3 +386,9 @@ def recipient_attempt_page(*, user: User, recipient: Recipient, number: int | st
         .order_by("-attempted_at", "-pk")
     )
     return Paginator(attempts, PAGE_SIZE).get_page(number)
+
+
+def public_list(*, key: str) -> RecipientList:
+    """The public list with this sign-up key; 404 for any other key (a list that is not
+    public answers like one that does not exist)."""
+    return get_object_or_404(RecipientList, public_key=key, is_public=True)

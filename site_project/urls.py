@@ -20,6 +20,7 @@ urlpatterns = [
     path("accounts/", include("users.urls")),
     path("dashboard/", include("mailing.urls")),
     path("dashboard/users/", include("users.dashboard_urls")),
+    path("join/", include("mailing.public_urls")),
 ]
 
 if settings.SERVE_MEDIA:

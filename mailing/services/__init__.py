@@ -11,6 +11,7 @@ state does not allow raises `ActionRefused`, whose text says why.
 * `mailings`: mailing_create, mailing_update, mailing_delete
 * `copies`: message_duplicate, mailing_duplicate
 * `people`: owner_data_delete (an account being deleted)
+* `signup`: signup_request, signup_confirm, ip_may_sign_up (public sign-up, double opt-in)
 * `actions`: mailing_send_now, mailing_schedule, mailing_stop, mailing_disable,
   mailings_stop_for_blocked_owner
 """
@@ -28,6 +29,7 @@ from .copies import mailing_duplicate, message_duplicate
 from .mailings import mailing_create, mailing_delete, mailing_update
 from .messages import message_create, message_delete, message_update
 from .people import owner_data_delete
+from .signup import ip_may_sign_up, signup_confirm, signup_request
 from .recipients import DUPLICATE_EMAIL, recipient_create, recipient_delete, recipient_update
 
 __all__ = [
@@ -50,4 +52,7 @@ __all__ = [
     "recipient_create",
     "recipient_delete",
     "recipient_update",
+    "signup_confirm",
+    "signup_request",
+    "ip_may_sign_up",
 ]

@@ -29,7 +29,7 @@ def download(client: Client) -> zipfile.ZipFile:
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
     assert response["Content-Disposition"].startswith('attachment; filename="my-data-')
-    return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    return zipfile.ZipFile(io.BytesIO(response.getvalue()))
 
 
 def test_the_archive_holds_the_profile_and_everything_the_person_owns(
