@@ -29,12 +29,13 @@ from .copies import mailing_duplicate, message_duplicate
 from .mailings import mailing_create, mailing_delete, mailing_update
 from .messages import message_create, message_delete, message_update
 from .people import owner_data_delete
-from .signup import ip_may_sign_up, signup_confirm, signup_request
 from .recipients import DUPLICATE_EMAIL, recipient_create, recipient_delete, recipient_update
+from .signup import ip_may_sign_up, signup_confirm, signup_request
 
 __all__ = [
     "DUPLICATE_EMAIL",
     "ActionRefused",
+    "ip_may_sign_up",
     "mailing_create",
     "mailing_delete",
     "mailing_disable",
@@ -54,5 +55,4 @@ __all__ = [
     "recipient_update",
     "signup_confirm",
     "signup_request",
-    "ip_may_sign_up",
 ]

@@ -33,7 +33,9 @@ def join(client: Client, lst: RecipientList, *, ip: str = "203.0.113.7", **data:
 
 
 def link_in(message: EmailMessage) -> str:
-    body = message.get_payload(decode=True).decode(message.get_content_charset() or "utf-8")
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    body = payload.decode(message.get_content_charset() or "utf-8")
     return re.search(r"(https?://\S+/join/confirm/\S+/)", body)[1]
 
 
