@@ -228,3 +228,60 @@ def test_the_service_refuses_what_the_form_would(public_list):
     with pytest.raises(Exception) as raised:
         services.signup_request(recipient_list=public_list, email="x" * 250 + "@e.org")
     assert "email" in raised.value.message_dict  # type: ignore[attr-defined]
+
+
+# --- The block an editor places on a page ----------------------------------------------------
+
+
+def test_an_editor_places_the_form_on_a_post_and_a_visitor_signs_up_from_it(public_list, smtp_sink):
+    from blog.blocks import SignupFormBlock
+    from blog.tests.factories import make_post
+
+    block = SignupFormBlock()
+    address = f"https://site.example/join/{public_list.public_key}/"
+    cleaned = block.clean(block.to_python({"list_key": address, "heading": "Stay in touch"}))
+    assert cleaned["list_key"] == public_list.public_key
+    post = make_post(
+        "Spring",
+        body=[
+            {"type": "paragraph", "value": "<p>Spring.</p>"},
+            {"type": "signup", "value": {"list_key": public_list.public_key, "heading": "Stay"}},
+        ],
+    )
+    client = Client(enforce_csrf_checks=True)
+    html = client.get(post.url).content.decode()
+    form = re.search(
+        r'<form method="post" action="([^"]+)"[^>]*data-csrf-token-url="([^"]+)"', html
+    )
+    assert form is not None, html
+    action, token_url = form[1], form[2]
+    assert action == reverse("signup:join", args=[public_list.public_key])
+    assert f'name="source" value="{post.url}"' in html
+
+    # site.js fetches the token as the form is sent (the page is the same for everyone).
+    token = client.get(token_url).json()["token"]
+    response = client.post(
+        action,
+        {"csrfmiddlewaretoken": token, "email": "reader@example.net", "source": post.url},
+        REMOTE_ADDR="203.0.113.9",
+    )
+    assert response.status_code == 302
+    membership = Membership.objects.get()
+    assert membership.consent_source.endswith(post.url)
+    assert [r.rcpt_to for r in smtp_sink.received] == ["reader@example.net"]
+
+
+def test_the_block_refuses_a_key_of_no_public_list_and_hides_a_list_made_private(public_list, user):
+    from wagtail.blocks.struct_block import StructBlockValidationError
+
+    from blog.blocks import SignupFormBlock
+
+    private = RecipientList.objects.create(owner=user, name="Private")
+    block = SignupFormBlock()
+    for key in ("nope", private.public_key):
+        with pytest.raises(StructBlockValidationError):
+            block.clean(block.to_python({"list_key": key}))
+    value = block.to_python({"list_key": public_list.public_key})
+    assert 'data-testid="signup-block"' in block.render(value)
+    RecipientList.objects.filter(pk=public_list.pk).update(is_public=False)
+    assert block.render(value).strip() == ""
