@@ -8,6 +8,7 @@ state does not allow raises `ActionRefused`, whose text says why.
 
 * `recipients`: recipient_create, recipient_update, recipient_delete
 * `messages`: message_create, message_update, message_delete
+* `lists`: list_create, list_update, list_delete, list_add_recipients, list_remove_recipients
 * `mailings`: mailing_create, mailing_update, mailing_delete
 * `copies`: message_duplicate, mailing_duplicate
 * `people`: owner_data_delete (an account being deleted)
@@ -26,6 +27,13 @@ from .actions import (
     mailings_stop_for_blocked_owner,
 )
 from .copies import mailing_duplicate, message_duplicate
+from .lists import (
+    list_add_recipients,
+    list_create,
+    list_delete,
+    list_remove_recipients,
+    list_update,
+)
 from .mailings import mailing_create, mailing_delete, mailing_update
 from .messages import message_create, message_delete, message_update
 from .people import owner_data_delete
@@ -36,6 +44,11 @@ __all__ = [
     "DUPLICATE_EMAIL",
     "ActionRefused",
     "ip_may_sign_up",
+    "list_add_recipients",
+    "list_create",
+    "list_delete",
+    "list_remove_recipients",
+    "list_update",
     "mailing_create",
     "mailing_delete",
     "mailing_disable",

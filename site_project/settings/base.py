@@ -350,6 +350,8 @@ MAILING_TICK_SECONDS = env_int("MAILING_TICK_SECONDS", 5)
 MAILING_SIGNUP_PER_IP_PER_HOUR = env_int("MAILING_SIGNUP_PER_IP_PER_HOUR", 20)
 MAILING_SIGNUP_MAILS_PER_ADDRESS_PER_DAY = env_int("MAILING_SIGNUP_MAILS_PER_ADDRESS_PER_DAY", 3)
 MAILING_SIGNUP_CONFIRM_DAYS = env_int("MAILING_SIGNUP_CONFIRM_DAYS", 7)
+# The largest CSV file of recipients an import takes (bytes; 20 MB is about 400,000 rows).
+MAILING_IMPORT_MAX_BYTES = env_int("MAILING_IMPORT_MAX_BYTES", 20_000_000)
 
 # --- Internationalisation ---------------------------------------------------------------------
 # The site's language for a visitor who has not chosen one and whose browser asks for neither
