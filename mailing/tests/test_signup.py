@@ -285,3 +285,38 @@ def test_the_block_refuses_a_key_of_no_public_list_and_hides_a_list_made_private
     assert 'data-testid="signup-block"' in block.render(value)
     RecipientList.objects.filter(pk=public_list.pk).update(is_public=False)
     assert block.render(value).strip() == ""
+
+
+# --- Only confirmed addresses are mailed, and the owner sees who is waiting ------------------
+
+
+def test_a_run_to_the_list_mails_confirmed_sign_ups_only(
+    public_list, user, smtp_sink, make_mailing
+):
+    from mailing import delivery
+
+    client = Client()
+    join(client, public_list, email="waits@example.net")
+    join(client, public_list, email="confirms@example.net")
+    link = next(
+        link_in(r.message) for r in smtp_sink.received if r.rcpt_to == "confirms@example.net"
+    )
+    assert client.post("/" + link.split("/", 3)[3]).status_code == 200
+    mailing = make_mailing(user, recipients=[])
+    mailing.lists.add(public_list)
+
+    run = delivery.start_run(mailing=mailing)
+
+    mailed = set(run.deliveries.values_list("recipient__email", flat=True))
+    assert mailed == {"confirms@example.net"}
+
+
+def test_the_owners_list_page_shows_who_waits_and_links_the_sign_up_page(
+    public_list, user, client_for, smtp_sink
+):
+    join(Client(), public_list, email="waits@example.net")
+    html = (
+        client_for(user).get(reverse("mailing:list_detail", args=[public_list.pk])).content.decode()
+    )
+    assert "1 waiting for confirmation" in html
+    assert reverse("signup:join", args=[public_list.public_key]) in html
