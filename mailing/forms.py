@@ -7,6 +7,7 @@ from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from core.roles import objects_for
 from users.models import User
@@ -142,7 +143,7 @@ class MessageForm(forms.Form):
 
 class MailingForm(forms.Form):
     name = forms.CharField(
-        label=_("Name"),
+        label=pgettext_lazy("mailing", "Name"),
         max_length=200,
         required=False,
         help_text=_(
@@ -188,6 +189,12 @@ class MailingForm(forms.Form):
         choices=Mailing.Periodicity.choices,
         initial=Mailing.Periodicity.ONCE,
     )
+    reply_to = forms.EmailField(
+        label=_("Reply-To"),
+        required=False,
+        max_length=254,
+        help_text=_("Where replies to this mailing go; empty: your own address."),
+    )
 
     def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -209,10 +216,15 @@ class ScheduleForm(forms.Form):
 
 class AttemptFilterForm(forms.Form):
     mailing = forms.ModelChoiceField(
-        queryset=Mailing.objects.none(), required=False, empty_label=_("Any mailing")
+        label=_("Mailing"),
+        queryset=Mailing.objects.none(),
+        required=False,
+        empty_label=_("Any mailing"),
     )
     status = forms.ChoiceField(
-        choices=[("", _("Any status")), *Attempt.Status.choices], required=False
+        label=_("Status"),
+        choices=[("", _("Any status")), *Attempt.Status.choices],
+        required=False,
     )
     date_from = forms.DateField(
         required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"})

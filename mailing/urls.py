@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import exports, list_views, views
+from . import exports, list_views, suppression_views, views
 
 app_name = "mailing"
 
@@ -29,6 +29,16 @@ urlpatterns = [
     path("lists/add/", list_views.ListAddRecipientsView.as_view(), name="list_add"),
     path("audience/search/", list_views.AudienceSearchView.as_view(), name="audience_search"),
     path("audience/summary/", list_views.AudienceSummaryView.as_view(), name="audience_summary"),
+    path(
+        "recipients/suppressed/",
+        suppression_views.SuppressionListView.as_view(),
+        name="suppression_list",
+    ),
+    path(
+        "recipients/suppressed/<int:pk>/lift/",
+        suppression_views.SuppressionLiftView.as_view(),
+        name="suppression_lift",
+    ),
     path("messages/", views.MessageListView.as_view(), name="message_list"),
     path("messages/new/", views.MessageCreateView.as_view(), name="message_create"),
     path("messages/<int:pk>/", views.MessageDetailView.as_view(), name="message_detail"),

@@ -18,6 +18,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('mailing', '0006_lists_recipientlist_membership'),
+        # Also the merge of the lists' and deliverability's 0006 (both follow 0005).
+        ('mailing', '0006_deliverability_skipped_budget'),
     ]
 
     operations = [

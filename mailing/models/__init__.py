@@ -8,6 +8,7 @@ rows. The delivery engine in `mailing.delivery` is the only code that moves deli
 
 from .audience import Membership, RecipientList
 from .campaigns import Mailing, Message, OwnedModel, Recipient, Suppression
+from .deliverability import SendBudget
 from .delivery import Attempt, DailyStat, Delivery, Run
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "Recipient",
     "RecipientList",
     "Run",
+    "SendBudget",
     "Suppression",
 ]

@@ -15,6 +15,7 @@ state does not allow raises `ActionRefused`, whose text says why.
 * `signup`: signup_request, signup_confirm, ip_may_sign_up (public sign-up, double opt-in)
 * `actions`: mailing_send_now, mailing_schedule, mailing_stop, mailing_disable,
   mailings_stop_for_blocked_owner
+* `suppressions`: unsubscribe, suppression_lift
 """
 
 from core.refusals import ActionRefused
@@ -39,6 +40,7 @@ from .messages import message_create, message_delete, message_update
 from .people import owner_data_delete
 from .recipients import DUPLICATE_EMAIL, recipient_create, recipient_delete, recipient_update
 from .signup import ip_may_sign_up, signup_confirm, signup_request
+from .suppressions import suppression_lift, unsubscribe
 
 __all__ = [
     "DUPLICATE_EMAIL",
@@ -68,4 +70,6 @@ __all__ = [
     "recipient_update",
     "signup_confirm",
     "signup_request",
+    "suppression_lift",
+    "unsubscribe",
 ]

@@ -31,6 +31,7 @@ def mailing_create(
     first_send_at: datetime,
     end_at: datetime,
     periodicity: str = Mailing.Periodicity.ONCE,
+    reply_to: str = "",
 ) -> Mailing:
     """Plan `message` for `recipients` (or, with `all_recipients`, every recipient `owner`
     has now) and the confirmed members of `lists` (as they are when each run starts), from
@@ -60,6 +61,7 @@ def mailing_create(
         first_send_at=first_send_at,
         end_at=end_at,
         periodicity=periodicity,
+        reply_to=reply_to.strip(),
     )
     # The plan is not set here: storing the mailing derives it (mailing.signals).
     collect(errors, mailing, exclude=["owner", "message", "schedule_anchor"])
@@ -84,6 +86,7 @@ def mailing_update(
     first_send_at: datetime | None = None,
     end_at: datetime | None = None,
     periodicity: str | None = None,
+    reply_to: str | None = None,
 ) -> Mailing:
     """Change what is given of `mailing` (None leaves a field as it is; `all_recipients`
     sends to every recipient the owner has now) and return the stored mailing.
@@ -126,6 +129,9 @@ def mailing_update(
     if end_at is not None and not schedule.same_minute(end_at, current.end_at):
         current.end_at = end_at
         changed.append("end_at")
+    if reply_to is not None and reply_to.strip() != current.reply_to:
+        current.reply_to = reply_to.strip()
+        changed.append("reply_to")
 
     errors: Errors = {}
     _check_ownership(

@@ -6,6 +6,7 @@ from typing import Any
 from django.apps import apps
 from django.db import transaction
 from django.db.models import Model
+from django.utils.translation import gettext_noop
 
 from users.models import User
 
@@ -35,7 +36,9 @@ def owner_data_delete(*, owner: User) -> dict[str, int]:
     to every post_delete, which made Django's collector take 25 s for 20,000 recipients).
     None of these models has a delete signal of its own; the caches are renewed here. Returns
     the rows deleted per model. Called inside the account deletion's transaction."""
-    mailings_stop_for_blocked_owner(owner=owner, reason="the owner's account is being deleted")
+    mailings_stop_for_blocked_owner(
+        owner=owner, reason=gettext_noop("the owner's account is being deleted")
+    )
     deleted: dict[str, int] = {}
 
     def drop(model: type[Model], **lookup: object) -> None:
