@@ -498,7 +498,12 @@ class DuplicateView(OwnedObjectMixin, DashboardMixin, View):
     detail_url: str
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        copy = self.duplicate(self.get_object())
+        original = self.get_object()
+        try:
+            copy = self.duplicate(original)
+        except ActionRefused as refusal:
+            refuse(request, refusal)
+            return redirect(self.detail_url, original.pk)
         messages.success(request, str(self.done_message))
         return redirect(self.detail_url, copy.pk)
 

@@ -12,12 +12,26 @@ from django.db import connection, transaction
 from django.db.models import ManyToManyField
 from django.utils.translation import gettext
 
+from core.refusals import ActionRefused
 from core.roles import ensure_can_write
 from users.models import User
 
 from .. import cache
 from ..models import Mailing, Message
 from .common import log_event
+
+_NOT_COPIED = {
+    "id",
+    "created_at",
+    "updated_at",
+    "name",
+    "status",
+    "schedule_anchor",
+    "next_send_at",
+    "is_disabled",
+    "disabled_at",
+    "disabled_by",
+}
 
 
 def _copy_name(text: str, *, max_length: int) -> str:
@@ -46,21 +60,26 @@ def message_duplicate(*, user: User, message: Message) -> Message:
 def mailing_duplicate(*, user: User, mailing: Mailing) -> Mailing:
     """A new mailing of `mailing`'s owner: the same message, recipients, times and
     periodicity, the name marked as a copy, not launched and with no next send (it never
-    sends by itself). Raises PermissionDenied unless `user` may write `mailing`."""
+    sends by itself). Raises PermissionDenied unless `user` may write `mailing`, and
+    ActionRefused for a mailing a manager disabled (a copy would undo the disable)."""
     ensure_can_write(user, mailing)
+    if mailing.is_disabled:
+        raise ActionRefused(gettext("A mailing disabled by a manager cannot be copied."))
     max_length = Mailing._meta.get_field("name").max_length or 200
-    copy = Mailing.objects.create(
-        owner_id=mailing.owner_id,
-        message_id=mailing.message_id,
-        name=_copy_name(str(mailing), max_length=max_length),
-        first_send_at=mailing.first_send_at,
-        end_at=mailing.end_at,
-        periodicity=mailing.periodicity,
-        status=Mailing.Status.CREATED,
-        # An anchor and no next send: the plan signal leaves it so, the scheduler skips it.
-        schedule_anchor=mailing.first_send_at,
-        next_send_at=None,
+    # Every field of the plan as it is (message, times, periodicity, Reply-To, and whatever
+    # the model gains), but not its state: not launched, no next send, not disabled.
+    copy = Mailing(
+        **{
+            field.attname: getattr(mailing, field.attname)
+            for field in Mailing._meta.concrete_fields
+            if field.name not in _NOT_COPIED
+        }
     )
+    copy.name = _copy_name(str(mailing), max_length=max_length)
+    copy.status = Mailing.Status.CREATED
+    # An anchor and no next send: the plan signal leaves it so, the scheduler skips it.
+    copy.schedule_anchor, copy.next_send_at = mailing.first_send_at, None
+    copy.save()
     for field in Mailing._meta.many_to_many:
         _copy_links(field, source_id=mailing.pk, target_id=copy.pk)
     cache.bump(owner_id=mailing.owner_id)

@@ -105,7 +105,7 @@ def test_a_duplicated_mailing_has_the_same_plan_but_never_sends_by_itself(
     user, client_for, make_mailing
 ):
     mailing = make_mailing(user, recipients=3, periodicity=Mailing.Periodicity.DAILY)
-    Mailing.objects.filter(pk=mailing.pk).update(name="Daily digest")
+    Mailing.objects.filter(pk=mailing.pk).update(name="Daily digest", reply_to="desk@example.org")
     mailing.refresh_from_db()
 
     client = client_for(user)
@@ -116,7 +116,7 @@ def test_a_duplicated_mailing_has_the_same_plan_but_never_sends_by_itself(
     assert response["Location"] == reverse("mailing:mailing_detail", args=[copy.pk])
     assert copy.name == "Daily digest (copy)"
     assert copy.owner_id == user.pk and copy.message_id == mailing.message_id
-    assert copy.periodicity == mailing.periodicity
+    assert copy.periodicity == mailing.periodicity and copy.reply_to == "desk@example.org"
     assert (copy.first_send_at, copy.end_at) == (mailing.first_send_at, mailing.end_at)
     assert set(copy.recipients.values_list("pk", flat=True)) == set(
         mailing.recipients.values_list("pk", flat=True)
@@ -129,6 +129,15 @@ def test_a_duplicated_mailing_has_the_same_plan_but_never_sends_by_itself(
     started = delivery.start_due_runs(now=timezone.now() + timedelta(minutes=5))
     assert [run.mailing_id for run in started] == [mailing.pk]
     assert not Run.objects.filter(mailing=copy).exists()
+
+
+def test_a_mailing_a_manager_disabled_is_not_copied(user, manager, client_for, make_mailing):
+    mailing = make_mailing(user)
+    services.mailing_disable(manager=manager, mailing=mailing)
+    client = client_for(user)
+    response = client.post(reverse("mailing:mailing_duplicate", args=[mailing.pk]), follow=True)
+    assert "A mailing disabled by a manager cannot be copied." in response.content.decode()
+    assert Mailing.objects.count() == 1
 
 
 def test_a_duplicated_message_is_a_new_message_marked_as_a_copy(user, client_for):
