@@ -34,7 +34,9 @@ def test_a_visitor_signs_up_from_a_post_and_confirms_from_the_mail(
     form.get_by_role("button", name="Join the list").click()
     expect(visitor.get_by_test_id("signup-sent")).to_contain_text("Check your inbox")
     [received] = smtp_sink.received
-    body = received.message.get_payload(decode=True).decode()
+    payload = received.message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    body = payload.decode()
     link = re.search(r"(https?://\S+/join/confirm/\S+/)", body)[1]
     assert Membership.objects.get().status == Membership.Status.PENDING
 
