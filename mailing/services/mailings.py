@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -13,7 +14,7 @@ from core.roles import ensure_can_write
 from users.models import User
 
 from .. import cache, schedule
-from ..models import Mailing, Message, Recipient, RecipientList
+from ..models import Mailing, Membership, Message, Recipient, RecipientList
 from .common import collect, in_flight, log_deleted, log_event
 
 Errors = dict[str, list[str]]
@@ -251,7 +252,17 @@ def _set_recipients(mailing: Mailing, recipients: list[Recipient], *, all_recipi
     # Every recipient the owner has, written in bulk: an owner may have tens of thousands.
     through = Mailing.recipients.through
     through.objects.filter(mailing=mailing).delete()
-    ids = Recipient.objects.filter(owner_id=mailing.owner_id).values_list("pk", flat=True)
+    # Not the addresses still waiting to confirm a public sign-up (and confirmed on no list):
+    # they have not agreed to be mailed yet.
+    memberships = Membership.objects.filter(recipient=OuterRef("pk"))
+    unconfirmed = Exists(memberships.filter(status=Membership.Status.PENDING)) & ~Exists(
+        memberships.filter(status=Membership.Status.CONFIRMED)
+    )
+    ids = (
+        Recipient.objects.filter(owner_id=mailing.owner_id)
+        .exclude(unconfirmed)
+        .values_list("pk", flat=True)
+    )
     through.objects.bulk_create(
         (through(mailing_id=mailing.pk, recipient_id=pk) for pk in ids.iterator(chunk_size=2000)),
         batch_size=2000,

@@ -320,3 +320,25 @@ def test_the_owners_list_page_shows_who_waits_and_links_the_sign_up_page(
     )
     assert "1 waiting for confirmation" in html
     assert reverse("signup:join", args=[public_list.public_key]) in html
+
+
+def test_send_to_all_my_recipients_leaves_out_addresses_waiting_to_confirm(
+    public_list, user, smtp_sink
+):
+    from mailing import delivery
+    from mailing.models import Message
+
+    join(Client(), public_list, email="waits@example.net")
+    kept = Recipient.objects.create(owner=user, email="kept@example.net", full_name="K")
+    message = Message.objects.create(owner=user, subject="Hi", body="Hello")
+    now = timezone.now()
+    mailing = services.mailing_create(
+        owner=user,
+        message=message,
+        all_recipients=True,
+        first_send_at=now + timedelta(hours=1),
+        end_at=now + timedelta(days=1),
+    )
+    assert list(mailing.recipients.all()) == [kept]
+    run = delivery.start_run(mailing=mailing)
+    assert set(run.deliveries.values_list("recipient__email", flat=True)) == {"kept@example.net"}
