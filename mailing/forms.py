@@ -42,7 +42,11 @@ class PickerInput(forms.Widget):
         self.kind = kind
 
     def value_from_datadict(self, data, files, name) -> list[str]:
-        values = data.getlist(name) if hasattr(data, "getlist") else [data.get(name) or ""]
+        if hasattr(data, "getlist"):
+            values = data.getlist(name)
+        else:  # a plain dict, as tests and scripts pass: one value, or a list of them
+            given = data.get(name)
+            values = list(given) if isinstance(given, (list, tuple)) else [given or ""]
         return [part.strip() for value in values for part in str(value).split(",") if part.strip()]
 
     def value_omitted_from_data(self, data, files, name) -> bool:
