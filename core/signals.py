@@ -10,3 +10,8 @@ from django.dispatch import Signal
 # account) and `actor` (the manager). Campaigns stop what the account had queued or running
 # (`mailing.signals`); a receiver returns how many mailings it stopped.
 account_blocked = Signal()
+
+# Sent by `users.services.account_delete`, inside its transaction and before the account's row
+# is deleted, with `user`. Campaigns stop what the account has in flight and delete what it
+# owned in bulk (`mailing.signals`), so that the row's cascade has little left to walk.
+account_deleting = Signal()

@@ -7,6 +7,7 @@ from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from core.roles import objects_for
 from users.models import User
@@ -44,9 +45,9 @@ class PickerInput(forms.Widget):
     def value_from_datadict(self, data, files, name) -> list[str]:
         if hasattr(data, "getlist"):
             values = data.getlist(name)
-        else:  # a plain dict: one value, or a list of them
-            value = data.get(name)
-            values = value if isinstance(value, (list, tuple)) else [value or ""]
+        else:  # a plain dict, as tests and scripts pass: one value, or a list of them
+            given = data.get(name)
+            values = list(given) if isinstance(given, (list, tuple)) else [given or ""]
         return [part.strip() for value in values for part in str(value).split(",") if part.strip()]
 
     def value_omitted_from_data(self, data, files, name) -> bool:
@@ -146,6 +147,14 @@ class MessageForm(forms.Form):
 
 
 class MailingForm(forms.Form):
+    name = forms.CharField(
+        label=pgettext_lazy("mailing", "Name"),
+        max_length=200,
+        required=False,
+        help_text=_(
+            "What you call this mailing in lists and reports. Empty: the message's subject."
+        ),
+    )
     message = forms.ModelChoiceField(label=_("Message"), queryset=Message.objects.none())
     all_recipients = forms.BooleanField(
         required=False,
@@ -234,6 +243,28 @@ class AttemptFilterForm(forms.Form):
         mailing = cast(forms.ModelChoiceField, self.fields["mailing"])
         mailing.queryset = mailings
         mailing.label_from_instance = lambda obj: f"#{obj.pk} {obj.message.subject}"  # type: ignore[method-assign]
+
+
+class SignupForm(forms.Form):
+    """A visitor joining a public list. `website` is a honeypot: people never see it (it is
+    hidden from them and from screen readers), form-filling robots fill it in."""
+
+    email = forms.EmailField(
+        label=_("Your email address"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    full_name = forms.CharField(
+        label=_("Your name"),
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    website = forms.CharField(
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )
+    source = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput())
 
 
 class RecipientListForm(forms.Form):

@@ -12,13 +12,24 @@ from datetime import date, datetime, time, timedelta
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Lower
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from core.roles import get_object_for, is_manager, objects_for
 from users.models import User
 
 from . import cache
-from .models import Attempt, DailyStat, Delivery, Mailing, Message, Recipient, Run, Suppression
+from .models import (
+    Attempt,
+    DailyStat,
+    Delivery,
+    Mailing,
+    Message,
+    Recipient,
+    RecipientList,
+    Run,
+    Suppression,
+)
 
 PAGE_SIZE = 25
 # What pages show of an owner. Rows are cached (Redis in production), so their owner is
@@ -397,6 +408,34 @@ def recent_runs(*, mailing: Mailing, limit: int = 10) -> list[Run]:
         )
         .order_by("-created_at", "-pk")[:limit]
     )
+
+
+def recipient_attempt_page(*, user: User, recipient: Recipient, number: int | str = 1) -> Page:
+    """The attempts to mail `recipient`, newest first, across every mailing `user` may see,
+    each with its mailing (one query for the page, one for the count, whatever the rows)."""
+    attempts = (
+        objects_for(user, Attempt)
+        .filter(recipient=recipient)
+        .select_related("mailing")
+        .only(
+            "pk",
+            "attempted_at",
+            "status",
+            "email",
+            "server_response",
+            "mailing__id",
+            "mailing__name",
+            "mailing__message_id",
+        )
+        .order_by("-attempted_at", "-pk")
+    )
+    return Paginator(attempts, PAGE_SIZE).get_page(number)
+
+
+def public_list(*, key: str) -> RecipientList:
+    """The public list with this sign-up key; 404 for any other key (a list that is not
+    public answers like one that does not exist)."""
+    return get_object_or_404(RecipientList, public_key=key, is_public=True)
 
 
 @dataclass(frozen=True)

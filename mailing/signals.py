@@ -8,7 +8,7 @@ from django.db.models import Model
 from django.db.models.signals import post_delete, pre_save
 from django.dispatch import receiver
 
-from core.signals import account_blocked
+from core.signals import account_blocked, account_deleting
 from users.models import User
 
 from . import cache, schedule, services
@@ -51,6 +51,12 @@ def plan_unplanned_mailing(sender: type[Model], instance: Any, **kwargs: Any) ->
 def stop_mailings_of_blocked_account(sender: object, user: User, **kwargs: Any) -> int:
     """Blocking an account stops everything of theirs that is queued or running."""
     return services.mailings_stop_for_blocked_owner(owner=user)
+
+
+@receiver(account_deleting)
+def delete_campaigns_of_deleted_account(sender: object, user: User, **kwargs: Any) -> None:
+    """Deleting an account: its runs in flight stop first, then everything it owned goes."""
+    services.owner_data_delete(owner=user)
 
 
 @receiver(post_delete, sender=settings.AUTH_USER_MODEL)

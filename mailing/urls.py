@@ -15,6 +15,7 @@ urlpatterns = [
     ),
     path("recipients/export/", exports.RecipientExportView.as_view(), name="recipient_export"),
     path("recipients/new/", views.RecipientCreateView.as_view(), name="recipient_create"),
+    path("recipients/<int:pk>/", views.RecipientDetailView.as_view(), name="recipient_detail"),
     path("recipients/<int:pk>/edit/", views.RecipientUpdateView.as_view(), name="recipient_update"),
     path(
         "recipients/<int:pk>/delete/", views.RecipientDeleteView.as_view(), name="recipient_delete"
@@ -41,11 +42,21 @@ urlpatterns = [
     path("messages/", views.MessageListView.as_view(), name="message_list"),
     path("messages/new/", views.MessageCreateView.as_view(), name="message_create"),
     path("messages/<int:pk>/", views.MessageDetailView.as_view(), name="message_detail"),
+    path(
+        "messages/<int:pk>/duplicate/",
+        views.MessageDuplicateView.as_view(),
+        name="message_duplicate",
+    ),
     path("messages/<int:pk>/edit/", views.MessageUpdateView.as_view(), name="message_update"),
     path("messages/<int:pk>/delete/", views.MessageDeleteView.as_view(), name="message_delete"),
     path("mailings/", views.MailingListView.as_view(), name="mailing_list"),
     path("mailings/new/", views.MailingCreateView.as_view(), name="mailing_create"),
     path("mailings/<int:pk>/", views.MailingDetailView.as_view(), name="mailing_detail"),
+    path(
+        "mailings/<int:pk>/duplicate/",
+        views.MailingDuplicateView.as_view(),
+        name="mailing_duplicate",
+    ),
     path(
         "mailings/<int:pk>/attempts.csv",
         exports.AttemptExportView.as_view(),

@@ -176,6 +176,27 @@ class RecipientListView(ListPageMixin, TemplateView):
         )
 
 
+class RecipientDetailView(OwnedObjectMixin, DashboardMixin, TemplateView):
+    """One recipient and the history of every attempt to mail them, across mailings."""
+
+    model = Recipient
+    template_name = "mailing/recipient_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        recipient = self.get_object()
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        return super().get_context_data(
+            object=recipient,
+            can_write=can_write(self.request.user, recipient),
+            page_obj=selectors.recipient_attempt_page(
+                user=self.user, recipient=recipient, number=self.request.GET.get("page", "1")
+            ),
+            query=query.urlencode(),
+            **kwargs,
+        )
+
+
 class RecipientFormView(OwnedFormView):
     model = Recipient
     form_class = RecipientForm
@@ -468,6 +489,46 @@ class MailingProgressView(OwnedObjectMixin, DashboardMixin, View):
         data = selectors.latest_run_progress(mailing=mailing).as_dict()
         data["status"] = mailing.get_status_display()
         return JsonResponse(data)
+
+
+class DuplicateView(OwnedObjectMixin, DashboardMixin, View):
+    """POST-only: copy one message or mailing and open the copy, saying what was made."""
+
+    http_method_names = ["post"]
+    detail_url: str
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        original = self.get_object()
+        try:
+            copy = self.duplicate(original)
+        except ActionRefused as refusal:
+            refuse(request, refusal)
+            return redirect(self.detail_url, original.pk)
+        messages.success(request, str(self.done_message))
+        return redirect(self.detail_url, copy.pk)
+
+    def duplicate(self, obj: Any) -> Model:
+        raise NotImplementedError
+
+    done_message: str | Promise = ""
+
+
+class MessageDuplicateView(DuplicateView):
+    model = Message
+    detail_url = "mailing:message_detail"
+    done_message = _("Message copied. This is the copy: edit it as you like.")
+
+    def duplicate(self, obj: Message) -> Message:
+        return services.message_duplicate(user=self.user, message=obj)
+
+
+class MailingDuplicateView(DuplicateView):
+    model = Mailing
+    detail_url = "mailing:mailing_detail"
+    done_message = _("Mailing copied. The copy sends nothing until you schedule it or send it now.")
+
+    def duplicate(self, obj: Mailing) -> Mailing:
+        return services.mailing_duplicate(user=self.user, mailing=obj)
 
 
 # --- Attempts ------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ class MailingAdmin(CampaignModelAdmin):
     # django.contrib.admin, which this site does not install (they would show broken).
     list_display = ("__str__", "message", "owner", "periodicity", "state", "next_send_at")
     list_filter = ("status", "periodicity", "is_disabled")
-    search_fields = ("message__subject", "owner__email")
+    search_fields = ("name", "message__subject", "owner__email")
     inspect_view_fields = (
         "message",
         "owner",

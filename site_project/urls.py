@@ -24,6 +24,7 @@ urlpatterns = [
     # The one-click unsubscribe link of campaign mail (mailing.unsubscribe.PATH_PREFIX).
     path("u/<str:token>/", UnsubscribeView.as_view(), name="unsubscribe"),
     path("dashboard/users/", include("users.dashboard_urls")),
+    path("join/", include("mailing.public_urls")),
 ]
 
 if settings.SERVE_MEDIA:

@@ -70,3 +70,13 @@ class ResetPasswordForm(AllauthResetPasswordForm):
             email, is_active=True, prefer_verified=True, for_login=True
         )
         return self.cleaned_data["email"]
+
+
+class AccountDeleteForm(forms.Form):
+    """The password that confirms deleting one's own account."""
+
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )

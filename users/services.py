@@ -1,14 +1,18 @@
-"""Writes on user accounts: the profile, and a manager's block / unblock."""
+"""Writes on user accounts: the profile, a manager's block / unblock, and a person deleting
+their own account."""
 
 import logging
 from typing import Any, TypedDict, Unpack
 
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
+from core.refusals import ActionRefused
 from core.roles import ensure_can_manage
-from core.signals import account_blocked
+from core.signals import account_blocked, account_deleting
 
 from .models import User
 
@@ -83,3 +87,28 @@ def user_unblock(*, actor: User, user: User) -> None:
     user.blocked_by = None
     user.save(update_fields=["is_blocked", "blocked_at", "blocked_by"])
     logger.info("user.unblocked", extra={"user_id": user.pk, "actor_id": actor.pk})
+
+
+@transaction.atomic
+def account_delete(*, user: User, password: str) -> None:
+    """Delete `user`'s own account once they confirm it with their password: what they have
+    in flight stops first, then everything they own goes (campaigns in bulk, on
+    `core.signals.account_deleting`, in this transaction; the rest by the row's cascade),
+    and their avatar file once this commits (`users.signals`).
+
+    Raises a ValidationError on `password` when it is not theirs (or they have none), and
+    ActionRefused for a superuser, whose account only another administrator may remove."""
+    if not password or not user.has_usable_password() or not user.check_password(password):
+        raise ValidationError(
+            {"password": gettext("This is not your password.")}, code="wrong_password"
+        )
+    if user.is_superuser:
+        raise ActionRefused(
+            gettext("An administrator's account is deleted by another administrator.")
+        )
+    # Locked: a manager blocking them, or a second deletion, waits for this one.
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    account_deleting.send(sender=User, user=locked)
+    user_id = locked.pk
+    locked.delete()
+    logger.info("user.deleted_own_account", extra={"user_id": user_id})

@@ -1,19 +1,23 @@
+import tempfile
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import BaseForm
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.views import View
-from django.views.generic import TemplateView, UpdateView
+from django.views.generic import FormView, TemplateView, UpdateView
 
+from core.refusals import ActionRefused
 from core.roles import is_manager
-from core.views import DashboardMixin, ListPageMixin, show_errors
+from core.views import DashboardMixin, ListPageMixin, refuse, show_errors
 
-from . import selectors, services
-from .forms import ProfileForm
+from . import personal_data, selectors, services
+from .forms import AccountDeleteForm, ProfileForm
 from .models import User
 
 
@@ -39,6 +43,47 @@ class ProfileView(DashboardMixin, UpdateView):
             return self.form_invalid(form)
         messages.success(self.request, gettext("Your profile has been saved."))
         return redirect("profile")
+
+
+class PersonalDataView(DashboardMixin, View):
+    """POST: the ZIP of everything held about the signed-in person. Written to a temporary
+    file (memory stays flat in the number of rows) and streamed back from it; the file goes
+    when the answer is closed."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> FileResponse:
+        archive = tempfile.TemporaryFile(prefix="personal-data-")  # noqa: SIM115  # the answer closes it
+        try:
+            personal_data.write_personal_data(user=self.user, file=archive)
+        except BaseException:
+            archive.close()
+            raise
+        archive.seek(0)
+        name = f"my-data-{timezone.localdate():%Y-%m-%d}.zip"
+        return FileResponse(
+            archive, as_attachment=True, filename=name, content_type="application/zip"
+        )
+
+
+class AccountDeleteView(DashboardMixin, FormView):
+    """ "Delete my account": what goes, and the password that confirms it."""
+
+    form_class = AccountDeleteForm
+    template_name = "users/account_delete.html"
+
+    def form_valid(self, form: BaseForm) -> HttpResponse:
+        try:
+            services.account_delete(user=self.user, password=form.cleaned_data["password"])
+        except ValidationError as error:
+            show_errors(form, error)
+            return self.form_invalid(form)
+        except ActionRefused as refusal:
+            refuse(self.request, refusal)
+            return self.form_invalid(form)
+        logout(self.request)
+        messages.success(self.request, gettext("Your account and all its data are deleted."))
+        return redirect("/")
 
 
 class ManagerRequiredMixin(DashboardMixin):

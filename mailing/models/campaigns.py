@@ -115,6 +115,9 @@ class Mailing(OwnedModel):
         LAUNCHED = "launched", _("Launched")
         FINISHED = "finished", _("Finished")
 
+    # What the owner calls it in lists and reports (the services default it to the message's
+    # subject); empty only for rows stored without a service, which show as "Mailing #id".
+    name = models.CharField(_("name"), max_length=200, blank=True, validators=[validate_name])
     # RESTRICT, not PROTECT: a message in use cannot be deleted on its own, but it goes with
     # its mailings when both are deleted together (their owner's account is deleted).
     message = models.ForeignKey(
@@ -126,7 +129,7 @@ class Mailing(OwnedModel):
         Recipient, related_name="mailings", blank=True, verbose_name=_("recipients")
     )
     lists: "models.ManyToManyField[RecipientList, Any]" = models.ManyToManyField(
-        "RecipientList", related_name="mailings", blank=True
+        "RecipientList", related_name="mailings", verbose_name=_("lists"), blank=True
     )
     first_send_at = models.DateTimeField(_("first send"))
     end_at = models.DateTimeField(_("end"))
@@ -178,7 +181,7 @@ class Mailing(OwnedModel):
         ]
 
     def __str__(self) -> str:
-        return gettext("Mailing #%(number)s") % {"number": self.pk}
+        return self.name or gettext("Mailing #%(number)s") % {"number": self.pk}
 
     @property
     def is_active(self) -> bool:

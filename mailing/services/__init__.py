@@ -10,6 +10,9 @@ state does not allow raises `ActionRefused`, whose text says why.
 * `messages`: message_create, message_update, message_delete
 * `lists`: list_create, list_update, list_delete, list_add_recipients, list_remove_recipients
 * `mailings`: mailing_create, mailing_update, mailing_delete
+* `copies`: message_duplicate, mailing_duplicate
+* `people`: owner_data_delete (an account being deleted)
+* `signup`: signup_request, signup_confirm, ip_may_sign_up (public sign-up, double opt-in)
 * `actions`: mailing_send_now, mailing_schedule, mailing_stop, mailing_disable,
   mailings_stop_for_blocked_owner
 * `suppressions`: unsubscribe, suppression_lift
@@ -24,6 +27,7 @@ from .actions import (
     mailing_stop,
     mailings_stop_for_blocked_owner,
 )
+from .copies import mailing_duplicate, message_duplicate
 from .lists import (
     list_add_recipients,
     list_create,
@@ -33,12 +37,15 @@ from .lists import (
 )
 from .mailings import mailing_create, mailing_delete, mailing_update
 from .messages import message_create, message_delete, message_update
+from .people import owner_data_delete
 from .recipients import DUPLICATE_EMAIL, recipient_create, recipient_delete, recipient_update
+from .signup import ip_may_sign_up, signup_confirm, signup_request
 from .suppressions import suppression_lift, unsubscribe
 
 __all__ = [
     "DUPLICATE_EMAIL",
     "ActionRefused",
+    "ip_may_sign_up",
     "list_add_recipients",
     "list_create",
     "list_delete",
@@ -47,6 +54,7 @@ __all__ = [
     "mailing_create",
     "mailing_delete",
     "mailing_disable",
+    "mailing_duplicate",
     "mailing_schedule",
     "mailing_send_now",
     "mailing_stop",
@@ -54,10 +62,14 @@ __all__ = [
     "mailings_stop_for_blocked_owner",
     "message_create",
     "message_delete",
+    "message_duplicate",
     "message_update",
+    "owner_data_delete",
     "recipient_create",
     "recipient_delete",
     "recipient_update",
+    "signup_confirm",
+    "signup_request",
     "suppression_lift",
     "unsubscribe",
 ]

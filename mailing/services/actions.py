@@ -93,7 +93,9 @@ def mailing_disable(*, manager: User, mailing: Mailing) -> int:
     return cancelled
 
 
-def mailings_stop_for_blocked_owner(*, owner: User) -> int:
+def mailings_stop_for_blocked_owner(
+    *, owner: User, reason: str = gettext_noop("the owner's account was blocked")
+) -> int:
     """When an account is blocked (inside that transaction): cancel every open run of theirs
     and finish their launched mailings, in the same few queries however many there are.
     Mailings that never started stay `created`: the scheduler skips blocked owners, so they
@@ -110,7 +112,7 @@ def mailings_stop_for_blocked_owner(*, owner: User) -> int:
     )
     delivery.cancel_runs(
         runs=Run.objects.filter(mailing__owner=owner),
-        reason=gettext_noop("the owner's account was blocked"),
+        reason=reason,
         now=now,
     )
     cache.bump(owner_id=owner.pk)

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -13,7 +14,7 @@ from core.roles import ensure_can_write
 from users.models import User
 
 from .. import cache, schedule
-from ..models import Mailing, Message, Recipient, RecipientList
+from ..models import Mailing, Membership, Message, Recipient, RecipientList
 from .common import collect, in_flight, log_deleted, log_event
 
 Errors = dict[str, list[str]]
@@ -24,6 +25,7 @@ def mailing_create(
     *,
     owner: User,
     message: Message,
+    name: str = "",
     recipients: Iterable[Recipient] = (),
     lists: Iterable[RecipientList] = (),
     all_recipients: bool = False,
@@ -34,7 +36,8 @@ def mailing_create(
 ) -> Mailing:
     """Plan `message` for `recipients` (or, with `all_recipients`, every recipient `owner`
     has now) and the confirmed members of `lists` (as they are when each run starts), from
-    `first_send_at`, once or every day, week or month until `end_at`.
+    `first_send_at`, once or every day, week or month until `end_at`. An empty `name` names
+    the mailing after the message's subject.
 
     The mailing is stored with the plan every new mailing gets (`mailing.schedule`): the
     scheduler starts it at `first_send_at`, at once when that is past. Raises
@@ -55,6 +58,7 @@ def mailing_create(
     mailing = Mailing(
         owner=owner,
         message=message,
+        name=_name_or_subject(name, message),
         first_send_at=first_send_at,
         end_at=end_at,
         periodicity=periodicity,
@@ -76,6 +80,7 @@ def mailing_update(
     user: User,
     mailing: Mailing,
     message: Message | None = None,
+    name: str | None = None,
     recipients: Iterable[Recipient] | None = None,
     lists: Iterable[RecipientList] | None = None,
     all_recipients: bool = False,
@@ -111,6 +116,11 @@ def mailing_update(
     if message is not None and message.pk != current.message_id:
         current.message = message
         changed.append("message")
+    if name is not None:
+        new_name = _name_or_subject(name, message or current.message)
+        if new_name != current.name:
+            current.name = new_name
+            changed.append("name")
     if periodicity is not None and periodicity != current.periodicity:
         current.periodicity = periodicity
         changed.append("periodicity")
@@ -181,6 +191,12 @@ def mailing_delete(*, user: User, mailing: Mailing) -> None:
     log_deleted(Mailing, pk, user)
 
 
+def _name_or_subject(name: str, message: Message) -> str:
+    """The name as given (trimmed), or, when it is empty, the message's subject."""
+    max_length = Mailing._meta.get_field("name").max_length or 200
+    return name.strip() or message.subject.strip()[:max_length]
+
+
 def _log(mailing: Mailing, action: str, user: User) -> None:
     log_event(
         mailing,
@@ -236,7 +252,17 @@ def _set_recipients(mailing: Mailing, recipients: list[Recipient], *, all_recipi
     # Every recipient the owner has, written in bulk: an owner may have tens of thousands.
     through = Mailing.recipients.through
     through.objects.filter(mailing=mailing).delete()
-    ids = Recipient.objects.filter(owner_id=mailing.owner_id).values_list("pk", flat=True)
+    # Not the addresses still waiting to confirm a public sign-up (and confirmed on no list):
+    # they have not agreed to be mailed yet.
+    memberships = Membership.objects.filter(recipient=OuterRef("pk"))
+    unconfirmed = Exists(memberships.filter(status=Membership.Status.PENDING)) & ~Exists(
+        memberships.filter(status=Membership.Status.CONFIRMED)
+    )
+    ids = (
+        Recipient.objects.filter(owner_id=mailing.owner_id)
+        .exclude(unconfirmed)
+        .values_list("pk", flat=True)
+    )
     through.objects.bulk_create(
         (through(mailing_id=mailing.pk, recipient_id=pk) for pk in ids.iterator(chunk_size=2000)),
         batch_size=2000,

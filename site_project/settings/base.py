@@ -345,6 +345,11 @@ MAILING_SENDER_CONNECTIONS = env_int("MAILING_SENDER_CONNECTIONS", 8)
 MAILING_MAX_TRIES = env_int("MAILING_MAX_TRIES", 5)
 MAILING_RETRY_BASE_SECONDS = env_int("MAILING_RETRY_BASE_SECONDS", 60)
 MAILING_TICK_SECONDS = env_int("MAILING_TICK_SECONDS", 5)
+# Public sign-up to a list (double opt-in): sign-ups one IP address may send per hour, mails
+# one address gets per list per day, and how long a confirmation link works.
+MAILING_SIGNUP_PER_IP_PER_HOUR = env_int("MAILING_SIGNUP_PER_IP_PER_HOUR", 20)
+MAILING_SIGNUP_MAILS_PER_ADDRESS_PER_DAY = env_int("MAILING_SIGNUP_MAILS_PER_ADDRESS_PER_DAY", 3)
+MAILING_SIGNUP_CONFIRM_DAYS = env_int("MAILING_SIGNUP_CONFIRM_DAYS", 7)
 # The largest CSV file of recipients an import takes (bytes; 20 MB is about 400,000 rows).
 MAILING_IMPORT_MAX_BYTES = env_int("MAILING_IMPORT_MAX_BYTES", 20_000_000)
 
