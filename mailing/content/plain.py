@@ -1,15 +1,11 @@
 """A message of a subject and a plain-text body: rendered once per run, per recipient only the
-To, Message-ID and Date headers are added in front of it."""
+envelope's headers (`envelope.Envelope`: To, Message-ID, Date) are added in front of it."""
 
-import time
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import formatdate, parseaddr
-
-from django.core.mail.utils import DNS_NAME
 
 from . import RecipientContext, dot_stuff
-from .headers import address_header
+from .envelope import Envelope
 
 
 class PlainMessage:
@@ -27,8 +23,8 @@ class PlainMessage:
         self.body = body
         self.from_email = from_email
         self.reply_to = reply_to
-        self.envelope_sender = parseaddr(from_email)[1]
-        self._message_id_format = f"<mailing.{run_id}.{{}}@{self.envelope_sender.rpartition('@')[2] or DNS_NAME.get_fqdn()}>"
+        self.envelope = Envelope(from_email=from_email, run_id=run_id)
+        self.envelope_sender = self.envelope.envelope_sender
         # The part every recipient shares, in wire form once: headers and body stay as they are
         # for each of them, so they need no stuffing again.
         self._tail = dot_stuff(message.as_bytes())
@@ -37,31 +33,9 @@ class PlainMessage:
         return self.recipient_headers(recipient) + self._tail
 
     def recipient_headers(self, recipient: RecipientContext) -> bytes:
-        """The headers that differ per recipient, in wire form. Header lines start with a
-        name, never with a ".", so they need no dot-stuffing; a DKIM signature, computed over
-        these and the rest, would be prepended here."""
-        to = address_header("To", email=recipient.email, display_name=recipient.full_name)
-        rest = f"Message-ID: {self.message_id(recipient.delivery_id)}\r\nDate: {_date_header()}\r\n"
-        return to + rest.encode("ascii")
+        """The headers that differ per recipient (`Envelope.recipient_headers`, shared by
+        every kind of message)."""
+        return self.envelope.recipient_headers(recipient)
 
     def message_id(self, delivery_id: int) -> str:
-        # Fixed per delivery: a retried or re-sent delivery carries the same id, so receiving
-        # systems can recognise a duplicate.
-        return self._message_id_format.format(delivery_id)
-
-
-_date_cache: tuple[int, str] = (0, "")
-
-
-def _date_header() -> str:
-    """Now, as a Date header: a retry hours later says when it was sent, not rendered.
-
-    formatdate costs about 17 µs, a few per cent of a sender's time at full speed, so the text
-    is kept for the second it names."""
-    global _date_cache
-    now = time.time()
-    second, text = _date_cache
-    if second != int(now):
-        text = formatdate(now, localtime=True)
-        _date_cache = (int(now), text)
-    return text
+        return self.envelope.message_id(delivery_id)
