@@ -11,15 +11,16 @@ The delivery engine asks twice, and only through this module:
 The bytes are the message as SMTP's DATA carries it: CRLF line ends, dot-stuffed
 (`dot_stuff`), ending in CRLF, without the final ".". Per-recipient headers (To, Message-ID,
 Date; later List-Unsubscribe / List-Unsubscribe-Post, and a DKIM-Signature over the final
-message) are made by `render`; `plain.PlainMessage.recipient_headers` is where they go today.
+message) are made by `render`; `envelope.Envelope.recipient_headers` is where they go, for
+every kind of message.
 
 `prepare` raises (anything) when the message cannot be built; the engine then fails each of
 the run's deliveries once with the reason instead of retrying what no retry can fix. An
 exception from `render` fails that one delivery the same way.
 
-Today a message is its subject and plain-text body (`plain.PlainMessage`); the content
-pipeline (Markdown, sanitised HTML, inlined CSS, a text part, per-recipient variables) replaces
-`prepare` and the class it returns, and nothing in the engine changes.
+A message is Markdown (`rich.RichMessage`: personalised through `templating`, sanitised
+HTML with inlined CSS in the site's layout, and a text part) or, written before that, plain
+text (`plain.PlainMessage`). Both take their per-recipient headers from `envelope.Envelope`.
 """
 
 import re
@@ -28,7 +29,8 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from mailing.models import Run
+    from mailing.models import Message, Run
+    from users.models import User
 
 
 class RecipientContext(NamedTuple):
@@ -61,15 +63,38 @@ def prepare(run: "Run") -> PreparedMessage:
 
     Reads `run.mailing.message` and `run.mailing.owner`: load them with the run
     (`select_related("mailing__message", "mailing__owner")`)."""
+    mailing = run.mailing
+    return prepare_message(message=mailing.message, owner=mailing.owner, run_id=run.pk)
+
+
+def prepare_message(
+    *, message: "Message", owner: "User", run_id: int, subject_prefix: str = ""
+) -> PreparedMessage:
+    """`message` as `owner`'s mailings send it. A Markdown message becomes a
+    `rich.RichMessage` (HTML and text, personalised); a plain one, as written before Markdown
+    existed, a `plain.PlainMessage`. `subject_prefix` goes in front of the subject as typed
+    (a test send's mark)."""
+    from mailing.models import Message
+
+    if message.format == Message.Format.MARKDOWN:
+        from .rich import RichMessage
+
+        return RichMessage(
+            subject=subject_prefix + message.subject,
+            body=message.body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            reply_to=owner.email,
+            run_id=run_id,
+            owner_id=owner.pk,
+        )
     from .plain import PlainMessage
 
-    mailing = run.mailing
     return PlainMessage(
-        subject=mailing.message.subject,
-        body=mailing.message.body,
+        subject=subject_prefix + message.subject,
+        body=message.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        reply_to=mailing.owner.email,
-        run_id=run.pk,
+        reply_to=owner.email,
+        run_id=run_id,
     )
 
 

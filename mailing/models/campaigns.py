@@ -73,10 +73,20 @@ class Suppression(OwnedModel):
 
 
 class Message(OwnedModel):
-    """A subject and a plain-text body that mailings send."""
+    """A subject and a body that mailings send: Markdown (sent as HTML with a text part, with
+    personalisation, see `mailing.content.rich`) or, for messages written before that, plain
+    text sent as it is."""
+
+    class Format(models.TextChoices):
+        MARKDOWN = "markdown", _("Markdown (HTML and text)")
+        PLAIN = "plain", _("Plain text, sent as written")
 
     subject = models.CharField(max_length=255, validators=[validate_single_line])
     body = models.TextField()
+    # Rows written before Markdown existed are plain; the services write Markdown by default.
+    format = models.CharField(
+        _("format"), max_length=10, choices=Format.choices, default=Format.PLAIN
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
