@@ -23,6 +23,11 @@ urlpatterns = [
         name="message_preview",
     ),
     path(
+        "messages/from-post/<int:page_id>/",
+        content_views.MessageFromPostView.as_view(),
+        name="message_from_post",
+    ),
+    path(
         "messages/<int:pk>/test/", content_views.MessageTestSendView.as_view(), name="message_test"
     ),
     path(

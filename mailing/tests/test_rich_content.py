@@ -34,7 +34,9 @@ def parts(message) -> dict[str, str]:
     return {part.get_content_type(): part.get_content() for part in message.iter_parts()}
 
 
-def rich(subject: str = "Hi {{ first_name }}", body: str = "Dear **{{ full_name }}**") -> RichMessage:
+def rich(
+    subject: str = "Hi {{ first_name }}", body: str = "Dear **{{ full_name }}**"
+) -> RichMessage:
     return RichMessage(
         subject=subject,
         body=body,
@@ -161,9 +163,7 @@ def test_a_recipients_values_are_escaped_and_cannot_make_a_link_unsafe():
 
     html = parts(
         parsed(
-            message.render(
-                RecipientContext("a@example.org", 'javascript:alert(1)"<script>', 5, 1)
-            )
+            message.render(RecipientContext("a@example.org", 'javascript:alert(1)"<script>', 5, 1))
         )
     )["text/html"]
 
@@ -247,9 +247,7 @@ def test_a_test_send_reaches_only_the_owner_and_changes_no_statistics(
 
     response = client.post(reverse("mailing:mailing_test", args=[mailing.pk]), follow=True)
 
-    assert [str(m) for m in response.context["messages"]] == [
-        f"A test was sent to {user.email}."
-    ]
+    assert [str(m) for m in response.context["messages"]] == [f"A test was sent to {user.email}."]
     assert [r.rcpt_to for r in smtp_sink.received] == [user.email]
     sent = parsed(smtp_sink.received[0].data)
     assert sent["Subject"] == "[Test] Hi Alice"
