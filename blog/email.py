@@ -114,3 +114,34 @@ def _for_markdown(block: str) -> str:
     between them, its braces as character references."""
     block = re.sub(r"\n\s*\n", "\n", block.strip())
     return block.replace("{", "&#123;").replace("}", "&#125;")
+
+
+DIGEST_COVER_FILTER = "fill-1200x675"  # shown at 600 by 338 CSS pixels
+
+
+def digest_body(posts) -> str:
+    """New posts as a list for a digest mail: each with its cover, title (linked), intro and a
+    link to read it; HTML blocks as `post_body` makes them."""
+    blocks: list[str] = []
+    for post in posts:
+        url = html.escape(absolute(post.get_url() or post.url_path))
+        parts = []
+        if post.cover_image is not None:
+            rendition = post.cover_image.get_rendition(DIGEST_COVER_FILTER)
+            parts.append(
+                f'<p><a href="{url}"><img src="{html.escape(absolute(rendition.url))}" '
+                f'alt="{html.escape(post.title)}" width="{EMAIL_IMAGE_WIDTH}"></a></p>'
+            )
+        parts.append(f'<h2><a href="{url}">{html.escape(post.title)}</a></h2>')
+        if post.intro:
+            parts.append(f"<p>{html.escape(post.intro)}</p>")
+        parts.append(f'<p><a href="{url}">{html.escape(gettext("Read the post"))}</a></p>')
+        blocks.append("<div>" + "".join(parts) + "</div>")
+    return "\n\n".join(_for_markdown(sanitise(block)) for block in blocks) + "\n"
+
+
+def plain_as_html(text: str) -> str:
+    """A plain-text message body as an HTML block (a digest puts posts after it)."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    escaped = "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
+    return _for_markdown(f"<div>{escaped}</div>") + "\n"

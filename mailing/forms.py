@@ -126,6 +126,20 @@ class MailingForm(forms.Form):
         choices=Mailing.Periodicity.choices,
         initial=Mailing.Periodicity.ONCE,
     )
+    content = forms.ChoiceField(
+        label=_("Content"),
+        choices=Mailing.Content.choices,
+        initial=Mailing.Content.MESSAGE,
+        required=False,
+        help_text=_(
+            "New blog posts: each occurrence mails the posts published since the last one "
+            "that sent any, after the message (its subject and introduction); an occurrence "
+            "with no new post sends nothing."
+        ),
+    )
+
+    def clean_content(self) -> str:
+        return self.cleaned_data.get("content") or Mailing.Content.MESSAGE
 
     def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -64,24 +64,42 @@ def prepare(run: "Run") -> PreparedMessage:
     Reads `run.mailing.message` and `run.mailing.owner`: load them with the run
     (`select_related("mailing__message", "mailing__owner")`)."""
     mailing = run.mailing
-    return prepare_message(message=mailing.message, owner=mailing.owner, run_id=run.pk)
+    suffix = ""
+    if mailing.content == mailing.Content.NEW_POSTS:
+        from mailing.digests import digest_markdown
+
+        suffix = digest_markdown(run)
+    return prepare_message(
+        message=mailing.message, owner=mailing.owner, run_id=run.pk, body_suffix=suffix
+    )
 
 
 def prepare_message(
-    *, message: "Message", owner: "User", run_id: int, subject_prefix: str = ""
+    *,
+    message: "Message",
+    owner: "User",
+    run_id: int,
+    subject_prefix: str = "",
+    body_suffix: str = "",
 ) -> PreparedMessage:
     """`message` as `owner`'s mailings send it. A Markdown message becomes a
     `rich.RichMessage` (HTML and text, personalised); a plain one, as written before Markdown
     existed, a `plain.PlainMessage`. `subject_prefix` goes in front of the subject as typed
-    (a test send's mark)."""
+    (a test send's mark); `body_suffix`, Markdown, after the body (a digest's posts: a plain
+    message then goes out as HTML too, its text escaped)."""
     from mailing.models import Message
 
-    if message.format == Message.Format.MARKDOWN:
+    if message.format == Message.Format.MARKDOWN or body_suffix:
         from .rich import RichMessage
 
+        body = message.body
+        if message.format != Message.Format.MARKDOWN:
+            from blog.email import plain_as_html
+
+            body = plain_as_html(body)
         return RichMessage(
             subject=subject_prefix + message.subject,
-            body=message.body,
+            body=body + "\n\n" + body_suffix if body_suffix else body,
             from_email=settings.DEFAULT_FROM_EMAIL,
             reply_to=owner.email,
             run_id=run_id,

@@ -16,6 +16,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .. import cache, schedule
+from ..digests import decide
 from ..models import Delivery, Mailing, Run
 from .records import db_datetime, record_cancellations
 
@@ -168,7 +169,11 @@ def _open_run(*, mailing: Mailing, occurrence: datetime, trigger: str, now: date
     run, created = Run.objects.get_or_create(
         mailing=mailing, occurrence=occurrence, defaults={"trigger": trigger, "created_at": now}
     )
-    queued = _enqueue(run=run, now=now) if created else 0
+    # What the run sends is decided before anything is queued: a digest with no new post
+    # queues nothing (mailing.digests).
+    queued = (
+        _enqueue(run=run, now=now) if created and decide(run=run, mailing=mailing, now=now) else 0
+    )
     mailing.status = Mailing.Status.LAUNCHED
     mailing.save(update_fields=["status", "next_send_at", "updated_at"])
     cache.bump(owner_id=mailing.owner_id)

@@ -120,6 +120,16 @@ class Mailing(OwnedModel):
         max_length=10, choices=Periodicity.choices, default=Periodicity.ONCE
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
+
+    class Content(models.TextChoices):
+        MESSAGE = "message", _("The message")
+        NEW_POSTS = "new_posts", _("New blog posts (a digest)")
+
+    # A digest mails, at each occurrence, the blog posts published since the last one that sent
+    # any, after the message (its subject and introduction); see mailing.digests.
+    content = models.CharField(
+        _("content"), max_length=10, choices=Content.choices, default=Content.MESSAGE
+    )
     # Occurrences are counted from the anchor (first_send_at, or the time the owner last
     # scheduled); next_send_at is the next one the scheduler will start, None when none is left.
     schedule_anchor = models.DateTimeField()

@@ -29,8 +29,10 @@ def mailing_create(
     first_send_at: datetime,
     end_at: datetime,
     periodicity: str = Mailing.Periodicity.ONCE,
+    content: str = Mailing.Content.MESSAGE,
 ) -> Mailing:
-    """Plan `message` for `recipients` (or, with `all_recipients`, every recipient `owner`
+    """Plan `message` (with `content` NEW_POSTS: a digest of new blog posts after it, see
+    `mailing.digests`) for `recipients` (or, with `all_recipients`, every recipient `owner`
     has now) from `first_send_at`, once or every day, week or month until `end_at`.
 
     The mailing is stored with the plan every new mailing gets (`mailing.schedule`): the
@@ -50,6 +52,7 @@ def mailing_create(
         first_send_at=first_send_at,
         end_at=end_at,
         periodicity=periodicity,
+        content=content,
     )
     # The plan is not set here: storing the mailing derives it (mailing.signals).
     collect(errors, mailing, exclude=["owner", "message", "schedule_anchor"])
@@ -71,6 +74,7 @@ def mailing_update(
     first_send_at: datetime | None = None,
     end_at: datetime | None = None,
     periodicity: str | None = None,
+    content: str | None = None,
 ) -> Mailing:
     """Change what is given of `mailing` (None leaves a field as it is; `all_recipients`
     sends to every recipient the owner has now) and return the stored mailing.
@@ -98,6 +102,9 @@ def mailing_update(
     if message is not None and message.pk != current.message_id:
         current.message = message
         changed.append("message")
+    if content is not None and content != current.content:
+        current.content = content
+        changed.append("content")
     if periodicity is not None and periodicity != current.periodicity:
         current.periodicity = periodicity
         changed.append("periodicity")

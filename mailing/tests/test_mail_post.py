@@ -1,4 +1,4 @@
-""""Mail this post": a blog post becomes an ordinary message of the user who asked."""
+""" "Mail this post": a blog post becomes an ordinary message of the user who asked."""
 
 import pytest
 from django.contrib.auth.models import Group
