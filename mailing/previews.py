@@ -13,6 +13,7 @@ from .content import RecipientContext
 from .content.rich import RichMessage
 from .content.templating import TemplateError
 from .models import Message, Recipient
+from .web import web_url
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ def message_preview(*, user: User, message: Message) -> Preview:
             reply_to=None,
             run_id=0,
             owner_id=owner.pk,
+            web_url=web_url(message_id=message.pk),
         )
     except TemplateError as error:  # a row the services did not write
         return Preview(message.subject, str(error), None, sample.full_name, sample.email)

@@ -4,6 +4,8 @@ from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
+from mailing import web as mailing_web
+
 from .views import AllauthLoginRedirect, FaviconRedirect, csrf_token, set_language
 
 urlpatterns = [
@@ -19,6 +21,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("accounts/", include("users.urls")),
     path("dashboard/", include("mailing.urls")),
+    # A campaign message's web version ({{ web_url }}): public, behind a signed token.
+    path("m/<str:token>/", mailing_web.web_version, name="mailing_web"),
     path("dashboard/users/", include("users.dashboard_urls")),
 ]
 

@@ -90,6 +90,8 @@ def prepare_message(
     from mailing.models import Message
 
     if message.format == Message.Format.MARKDOWN or body_suffix:
+        from mailing.web import web_url
+
         from .rich import RichMessage
 
         body = message.body
@@ -104,6 +106,7 @@ def prepare_message(
             reply_to=owner.email,
             run_id=run_id,
             owner_id=owner.pk,
+            web_url=web_url(message_id=message.pk),
         )
     from .plain import PlainMessage
 

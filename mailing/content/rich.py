@@ -27,7 +27,7 @@ from email.utils import parseaddr
 from html.parser import HTMLParser
 
 import css_inline
-import markdown
+import markdown  # type: ignore[import-untyped]  # no stubs installed (types-Markdown)
 import nh3
 from django.conf import settings
 
@@ -155,10 +155,12 @@ class RichMessage:
         owner_id: int,
         site_name: str | None = None,
         body_is_html: bool = False,
+        web_url: str = "",
     ) -> None:
         self.subject_template = parse(subject)
         body_template = parse(body)
         self.owner_id = owner_id
+        self.web_url = web_url
         self.envelope = Envelope(from_email=from_email, run_id=run_id)
         self.envelope_sender = self.envelope.envelope_sender
         self._variables = body_template.variables
@@ -196,6 +198,7 @@ class RichMessage:
             "full_name": recipient.full_name,
             "first_name": first_name(recipient.full_name),
             "email": recipient.email,
+            "web_url": self.web_url,
         }
         if "unsubscribe_url" in self.names:
             from mailing.unsubscribe import unsubscribe_url

@@ -26,6 +26,7 @@ VARIABLES = {
     "full_name": gettext_lazy("the recipient's full name"),
     "email": gettext_lazy("the recipient's address"),
     "unsubscribe_url": gettext_lazy("the recipient's one-click unsubscribe link"),
+    "web_url": gettext_lazy("the message's web version, for a mail client that shows it badly"),
 }
 
 #: Every filter: `{{ first_name|upper }}`, `{{ first_name|default:"friend" }}`.

@@ -283,3 +283,25 @@ def test_a_manager_cannot_send_a_test_of_someone_elses_message(user, manager, cl
     response = client_for(manager).post(reverse("mailing:message_test", args=[message.pk]))
 
     assert response.status_code == 403
+
+
+def test_the_web_version_link_shows_the_message_without_signing_in(user, client):
+    from mailing.content import prepare_message
+
+    message = services.message_create(
+        owner=user,
+        subject="Hi",
+        body='Hello {{ first_name|default:"reader" }}. [Web]({{ web_url }})',
+    )
+    prepared = prepare_message(message=message, owner=user, run_id=1)
+    html = parts(parsed(prepared.render(RecipientContext("a@example.org", "Ann", 1, 1))))[
+        "text/html"
+    ]
+    url = html.split('href="http://testserver')[1].split('"')[0]
+    assert url.startswith("/m/")
+
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "Hello reader." in page.content.decode()
+    assert page["Content-Security-Policy"].startswith("sandbox")
+    assert client.get(url[:-3] + "xx/").status_code == 404  # an altered token
