@@ -50,6 +50,19 @@ def digest_markdown(run: Run) -> str:
     return digest_body(posts)
 
 
+def pending_markdown(mailing: Mailing, *, now: datetime) -> str:
+    """What the next digest of `mailing` would list if it started `now` (a test send's), or
+    a sentence saying there is nothing yet; records nothing."""
+    from blog.email import digest_body, plain_as_html
+
+    posts = list(_new_posts(since=_since(mailing), until=now).select_related("cover_image"))
+    if not posts:
+        return plain_as_html(
+            gettext("(No new blog post yet: the next occurrence would send nothing.)")
+        )
+    return digest_body(posts)
+
+
 def _since(mailing: Mailing) -> datetime:
     last = (
         Digest.objects.filter(run__mailing=mailing)

@@ -6,6 +6,8 @@ backend) as a run's deliveries, so what arrives is what recipients would get, pe
 the owner, its subject marked as a test. It is not a run: no run, delivery, attempt or daily
 total is written, and nothing else is mailed.
 
+On a digest mailing's page the test lists the posts its next occurrence would send.
+
 Sends are limited per user (`TEST_SEND_LIMIT` in `TEST_SEND_WINDOW_SECONDS`, counted in the
 cache), so the button cannot be turned into a way of mailing one address over and over.
 """
@@ -16,6 +18,7 @@ import secrets
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from core.refusals import ActionRefused
@@ -23,6 +26,7 @@ from core.roles import ensure_can_write
 from users.models import User
 
 from ..content import RecipientContext, prepare_message
+from ..digests import pending_markdown
 from ..models import Mailing, Message
 from ..transport import DjangoBackendConnection, Reply, SmtpConnection, uses_smtp
 
@@ -42,11 +46,16 @@ def send_test(*, user: User, message: Message, mailing: Mailing | None = None) -
     if mailing is not None:
         ensure_can_write(user, mailing)
     _count_against_limit(user)
+    suffix = ""
+    if mailing is not None and mailing.content == Mailing.Content.NEW_POSTS:
+        # The digest its next occurrence would send, as things stand.
+        suffix = pending_markdown(mailing, now=timezone.now())
     prepared = prepare_message(
         message=message,
         owner=user,
         run_id=0,
         subject_prefix=gettext("[Test] "),
+        body_suffix=suffix,
     )
     recipient = RecipientContext(
         email=user.email,

@@ -96,3 +96,20 @@ def test_a_digest_mailing_is_chosen_in_the_form(user, make_mailing):
     assert made.content == Mailing.Content.NEW_POSTS
     services.mailing_update(user=user, mailing=made, content=Mailing.Content.MESSAGE)
     assert Mailing.objects.get(pk=made.pk).content == Mailing.Content.MESSAGE
+
+
+def test_a_test_of_a_digest_lists_the_posts_the_next_occurrence_would_send(
+    user, make_mailing, client_for, smtp_sink
+):
+    mailing = make_mailing(user, recipients=1)
+    created = timezone.now() - timedelta(hours=1)
+    Mailing.objects.filter(pk=mailing.pk).update(
+        content=Mailing.Content.NEW_POSTS, created_at=created
+    )
+    published(make_post("Fresh post"), created + timedelta(minutes=5))
+
+    client_for(user).post(reverse("mailing:mailing_test", args=[mailing.pk]))
+
+    assert [r.rcpt_to for r in smtp_sink.received] == [user.email]
+    assert "Fresh post" in html_of(smtp_sink.received[0])
+    assert not Run.objects.exists() and not Digest.objects.exists()
