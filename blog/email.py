@@ -23,6 +23,7 @@ from django.utils.translation import gettext
 from wagtail.rich_text import expand_db_html
 
 from mailing.content.rich import sanitise
+from mailing.content.templating import literal
 
 EMAIL_IMAGE_FILTER = "width-1200"  # shown at 600 CSS pixels: sharp on high-density screens
 EMAIL_IMAGE_WIDTH = 600
@@ -30,7 +31,6 @@ EMAIL_IMAGE_WIDTH = 600
 _EMBED = re.compile(r"""<embed\b[^>]*\bembedtype=["']media["'][^>]*>""", re.IGNORECASE)
 _EMBED_URL = re.compile(r"""\burl=["']([^"']+)["']""", re.IGNORECASE)
 _RELATIVE = re.compile(r"""(\b(?:href|src)=["'])/(?!/)""", re.IGNORECASE)
-_TEMPLATE_SEQUENCE = re.compile(r"([{}])([{}%#])")
 
 
 def absolute(url: str) -> str:
@@ -41,8 +41,8 @@ def absolute(url: str) -> str:
 
 
 def post_subject(post) -> str:
-    # A title may contain "{{" or "{%": a zero-width space keeps it from reading as a variable.
-    return _TEMPLATE_SEQUENCE.sub("\\1\u200b\\2", post.title)
+    # A title may contain "{{" or "{%": it must not read as a variable.
+    return literal(post.title)
 
 
 def post_body(post) -> str:

@@ -93,14 +93,16 @@ def prepare_message(
         from mailing.web import web_url
 
         from .rich import RichMessage
+        from .templating import literal
 
-        body = message.body
+        subject, body = message.subject, message.body
         if message.format != Message.Format.MARKDOWN:
+            # Plain text was never a template: its braces stay as they are.
             from blog.email import plain_as_html
 
-            body = plain_as_html(body)
+            subject, body = literal(subject), plain_as_html(body)
         return RichMessage(
-            subject=subject_prefix + message.subject,
+            subject=subject_prefix + subject,
             body=body + "\n\n" + body_suffix if body_suffix else body,
             from_email=settings.DEFAULT_FROM_EMAIL,
             reply_to=owner.email,

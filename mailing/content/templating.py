@@ -155,6 +155,16 @@ def _names(variables: Mapping[str, object]) -> str:
     return ", ".join(f"{{{{ {name} }}}}" for name in variables)
 
 
+_SEQUENCE = re.compile(r"([{}])([{}%#])")
+
+
+def literal(text: str) -> str:
+    """`text` as a template that renders it as it is: a zero-width space between the two
+    characters of every "{{", "{%", "{#" and "}}" (for text that was never a template: a blog
+    post's title, a plain message's subject)."""
+    return _SEQUENCE.sub("\\1\u200b\\2", text)
+
+
 def first_name(full_name: str) -> str:
     words = full_name.split()
     return words[0] if words else ""

@@ -113,3 +113,20 @@ def test_a_test_of_a_digest_lists_the_posts_the_next_occurrence_would_send(
     assert [r.rcpt_to for r in smtp_sink.received] == [user.email]
     assert "Fresh post" in html_of(smtp_sink.received[0])
     assert not Run.objects.exists() and not Digest.objects.exists()
+
+
+def test_a_plain_message_in_a_digest_goes_out_as_written(user, make_mailing, smtp_sink):
+    mailing = make_mailing(user, recipients=1, subject="Odd {{ braces }}", body="Plain {% text %}")
+    created = timezone.now() - timedelta(hours=1)
+    Mailing.objects.filter(pk=mailing.pk).update(
+        content=Mailing.Content.NEW_POSTS, created_at=created
+    )
+    published(make_post("A post"), created + timedelta(minutes=5))
+
+    delivery.start_run(mailing=Mailing.objects.get(pk=mailing.pk))
+    assert delivery.deliver().sent == 1
+
+    received = smtp_sink.received[0]
+    message = message_from_bytes(received.data, policy=default)
+    assert message["Subject"].replace("\u200b", "") == "Odd {{ braces }}"
+    assert "Plain {% text %}" in html_of(received) and "A post" in html_of(received)
