@@ -158,10 +158,15 @@ class ScheduleForm(forms.Form):
 
 class AttemptFilterForm(forms.Form):
     mailing = forms.ModelChoiceField(
-        queryset=Mailing.objects.none(), required=False, empty_label=_("Any mailing")
+        label=_("Mailing"),
+        queryset=Mailing.objects.none(),
+        required=False,
+        empty_label=_("Any mailing"),
     )
     status = forms.ChoiceField(
-        choices=[("", _("Any status")), *Attempt.Status.choices], required=False
+        label=_("Status"),
+        choices=[("", _("Any status")), *Attempt.Status.choices],
+        required=False,
     )
     date_from = forms.DateField(
         required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"})

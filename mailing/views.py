@@ -54,6 +54,7 @@ class OwnedPageMixin(OwnedObjectMixin, DashboardMixin):
         return {
             "object": obj,
             "model_name": self.model._meta.verbose_name,
+            "model_kind": self.model._meta.model_name,
             "cancel_url": reverse(self.list_url),
         }
 
@@ -124,8 +125,15 @@ class OwnedDeleteView(OwnedPageMixin, TemplateView):
         except ActionRefused as refusal:
             refuse(request, refusal)
             return redirect(request.path)
+        # One whole sentence per kind, so that each language can agree the verb with the noun.
+        deleted = {
+            "mailing": _("Mailing deleted."),
+            "message": _("Message deleted."),
+            "recipient": _("Recipient deleted."),
+        }.get(self.model._meta.model_name or "")
         name = capfirst(self.model._meta.verbose_name)
-        messages.success(request, gettext("%(name)s deleted.") % {"name": name})
+        text = deleted or gettext("%(name)s deleted.") % {"name": name}
+        messages.success(request, str(text))
         return redirect(self.list_url)
 
     def perform_delete(self, obj: Any) -> None:

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from core.refusals import ActionRefused
 from core.roles import ensure_can_manage, ensure_can_write
@@ -71,7 +71,7 @@ def mailing_stop(*, user: User, mailing: Mailing) -> int:
     current = Mailing.objects.select_for_update().get(pk=mailing.pk)
     if current.status == Mailing.Status.FINISHED and not in_flight([current]):
         raise ActionRefused(gettext("This mailing has already finished."))
-    cancelled = _stop(mailing, reason="stopped by the owner")
+    cancelled = _stop(mailing, reason=gettext_noop("stopped by the owner"))
     log_event(mailing, "stopped", user, cancelled=cancelled)
     return cancelled
 
@@ -88,7 +88,7 @@ def mailing_disable(*, manager: User, mailing: Mailing) -> int:
         is_disabled=True, disabled_at=timezone.now(), disabled_by=manager
     )
     mailing.refresh_from_db(fields=["is_disabled", "disabled_at", "disabled_by"])
-    cancelled = _stop(mailing, reason="disabled by a manager")
+    cancelled = _stop(mailing, reason=gettext_noop("disabled by a manager"))
     log_event(mailing, "disabled", manager, cancelled=cancelled, owner_id=mailing.owner_id)
     return cancelled
 
@@ -110,7 +110,7 @@ def mailings_stop_for_blocked_owner(*, owner: User) -> int:
     )
     delivery.cancel_runs(
         runs=Run.objects.filter(mailing__owner=owner),
-        reason="the owner's account was blocked",
+        reason=gettext_noop("the owner's account was blocked"),
         now=now,
     )
     cache.bump(owner_id=owner.pk)

@@ -18,7 +18,13 @@
     for (const name of ["sent", "failed", "cancelled", "pending", "total"]) {
       field(name).textContent = data[name];
     }
-    field("state").textContent = data.run_id ? (data.running ? "sending…" : "done") : "not started";
+    // The words come from the page (data-label-*), in the page's language.
+    const labels = card.dataset;
+    field("state").textContent = data.run_id
+      ? data.running
+        ? labels.labelSending || "sending…"
+        : labels.labelDone || "done"
+      : labels.labelNotStarted || "not started";
   }
 
   async function poll() {
