@@ -11,10 +11,11 @@ gets the same one. `digest_markdown` is what `mailing.content.prepare` appends t
 
 from datetime import datetime
 
-from django.utils import formats
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from .models import Digest, Mailing, Run
+
+NOTHING_NEW = gettext_noop("no new blog post since the last digest: nothing was sent")
 
 
 def decide(*, run: Run, mailing: Mailing, now: datetime) -> bool:
@@ -25,9 +26,8 @@ def decide(*, run: Run, mailing: Mailing, now: datetime) -> bool:
     post_ids = list(_new_posts(since=since, until=now).values_list("pk", flat=True))
     if not post_ids:
         run.finished_at = now
-        run.cancel_reason = gettext("No new blog post since %(since)s: nothing was sent.") % {
-            "since": formats.date_format(since, "DATETIME_FORMAT")
-        }
+        # Stored in English, translated where it is shown (as the other reasons are).
+        run.cancel_reason = NOTHING_NEW
         run.save(update_fields=["finished_at", "cancel_reason"])
         return False
     Digest.objects.create(run=run, post_ids=post_ids, since=since, until=now)

@@ -305,3 +305,25 @@ def test_the_web_version_link_shows_the_message_without_signing_in(user, client)
     assert "Hello reader." in page.content.decode()
     assert page["Content-Security-Policy"].startswith("sandbox")
     assert client.get(url[:-3] + "xx/").status_code == 404  # an altered token
+
+
+def test_the_new_pages_and_errors_speak_russian(user, client_for, settings):
+    from django.utils import translation
+
+    message = services.message_create(owner=user, subject="Hi {{ first_name }}", body="*Hi*")
+    client = client_for(user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    user.language = "ru"
+    user.save(update_fields=["language"])
+
+    page = client.get(reverse("mailing:message_detail", args=[message.pk])).content.decode()
+    assert "Прислать мне тест" in page and "Текстовая часть" in page and "получит" in page
+    form = client.get(reverse("mailing:message_create")).content.decode()
+    assert "Пишется в Markdown" in form and "имя получателя" in form
+    refused = client.post(reverse("mailing:message_create"), {"subject": "x", "body": "{{ x }}"})
+    assert "Переменной «x» нет" in refused.context["form"].errors["body"][0]
+    with translation.override("ru"):
+        from mailing.digests import NOTHING_NEW
+
+        assert translation.gettext(NOTHING_NEW).endswith("ничего не отправлено")
+        assert translation.gettext("Mail this post") == "Разослать эту запись"
