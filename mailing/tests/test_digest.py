@@ -74,7 +74,9 @@ def test_the_empty_occurrence_shows_in_the_mailings_history(user, make_mailing, 
     delivery.start_run(mailing=Mailing.objects.get(pk=mailing.pk))
 
     page = client_for(user).get(reverse("mailing:mailing_detail", args=[mailing.pk]))
-    assert "(no new blog post since the last digest: nothing was sent)" in page.content.decode()
+    html = page.content.decode()
+    assert "(no new blog post since the last digest: nothing was sent)" in html
+    assert 'data-testid="mailing-content"' in html
     assert Run.objects.get(mailing=mailing).deliveries.count() == 0
 
 
