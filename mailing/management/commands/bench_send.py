@@ -134,8 +134,9 @@ class Command(BaseCommand):
             # A benchmark database: start from nothing (a cascade through the ORM would take
             # longer than the benchmark).
             cursor.execute(
-                "TRUNCATE mailing_attempt, mailing_dailystat, mailing_delivery, mailing_run, "
-                "mailing_mailing_recipients, mailing_mailing, mailing_message, mailing_recipient"
+                "TRUNCATE mailing_attempt, mailing_dailystat, mailing_delivery, mailing_digest, "
+                "mailing_run, mailing_mailing_recipients, mailing_mailing, mailing_message, "
+                "mailing_recipient"
             )
         owner, _ = User.objects.get_or_create(email=BENCH_OWNER)
         bar = ProgressBar(total=count, stream=self.stdout, label="recipients")
