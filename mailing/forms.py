@@ -126,6 +126,12 @@ class MailingForm(forms.Form):
         choices=Mailing.Periodicity.choices,
         initial=Mailing.Periodicity.ONCE,
     )
+    reply_to = forms.EmailField(
+        label=_("Reply-To"),
+        required=False,
+        max_length=254,
+        help_text=_("Where replies to this mailing go; empty: your own address."),
+    )
     content = forms.ChoiceField(
         label=_("Content"),
         choices=Mailing.Content.choices,

@@ -53,7 +53,7 @@ def message_preview(*, user: User, message: Message) -> Preview:
             subject=message.subject,
             body=message.body,
             from_email="preview@localhost",
-            reply_to=None,
+            reply_to="",
             run_id=0,
             owner_id=owner.pk,
             web_url=web_url(message_id=message.pk),

@@ -305,6 +305,7 @@ class MailingDetailView(ListPageMixin, TemplateView):
             can_write=can_write(user, mailing),
             can_disable=can_manage(user, "disable") and not mailing.is_disabled,
             progress=selectors.latest_run_progress(mailing=mailing),
+            cap_wait=selectors.daily_cap_wait(mailing=mailing),
             runs=selectors.recent_runs(mailing=mailing),
             attempts=selectors.attempt_totals(stats=stats),
             per_day=selectors.attempts_per_day(stats=stats, days=14),

@@ -57,7 +57,7 @@ def _page(message: Message) -> str:
                 subject=message.subject,
                 body=message.body,
                 from_email=settings.DEFAULT_FROM_EMAIL,
-                reply_to=None,
+                reply_to="",
                 run_id=0,
                 owner_id=message.owner_id,
             )

@@ -10,9 +10,8 @@ The delivery engine asks twice, and only through this module:
 
 The bytes are the message as SMTP's DATA carries it: CRLF line ends, dot-stuffed
 (`dot_stuff`), ending in CRLF, without the final ".". Per-recipient headers (To, Message-ID,
-Date; later List-Unsubscribe / List-Unsubscribe-Post, and a DKIM-Signature over the final
-message) are made by `render`; `envelope.Envelope.recipient_headers` is where they go, for
-every kind of message.
+Date, List-Unsubscribe / List-Unsubscribe-Post, and a DKIM-Signature over the final message)
+are made by `identity.Envelope`, which every message class calls from `render`.
 
 `prepare` raises (anything) when the message cannot be built; the engine then fails each of
 the run's deliveries once with the reason instead of retrying what no retry can fix. An
@@ -26,11 +25,10 @@ text (`plain.PlainMessage`). Both take their per-recipient headers from `envelop
 import re
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from django.conf import settings
-
 if TYPE_CHECKING:
     from mailing.models import Message, Run
-    from users.models import User
+
+    from .identity import Envelope
 
 
 class RecipientContext(NamedTuple):
@@ -63,6 +61,8 @@ def prepare(run: "Run") -> PreparedMessage:
 
     Reads `run.mailing.message` and `run.mailing.owner`: load them with the run
     (`select_related("mailing__message", "mailing__owner")`)."""
+    from .identity import Envelope
+
     mailing = run.mailing
     suffix = ""
     if mailing.content == mailing.Content.NEW_POSTS:
@@ -70,23 +70,22 @@ def prepare(run: "Run") -> PreparedMessage:
 
         suffix = digest_markdown(run)
     return prepare_message(
-        message=mailing.message, owner=mailing.owner, run_id=run.pk, body_suffix=suffix
+        message=mailing.message, envelope=Envelope.for_run(run), body_suffix=suffix
     )
 
 
 def prepare_message(
     *,
     message: "Message",
-    owner: "User",
-    run_id: int,
+    envelope: "Envelope",
     subject_prefix: str = "",
     body_suffix: str = "",
 ) -> PreparedMessage:
-    """`message` as `owner`'s mailings send it. A Markdown message becomes a
-    `rich.RichMessage` (HTML and text, personalised); a plain one, as written before Markdown
-    existed, a `plain.PlainMessage`. `subject_prefix` goes in front of the subject as typed
-    (a test send's mark); `body_suffix`, Markdown, after the body (a digest's posts: a plain
-    message then goes out as HTML too, its text escaped)."""
+    """`message` as sent with `envelope` (its sender, Reply-To, unsubscribe links and DKIM
+    signer). A Markdown message becomes a `rich.RichMessage` (HTML and text, personalised); a
+    plain one, as written before Markdown existed, a `plain.PlainMessage`. `subject_prefix`
+    goes in front of the subject as typed (a test send's mark); `body_suffix`, Markdown, after
+    the body (a digest's posts: a plain message then goes out as HTML too, its text escaped)."""
     from mailing.models import Message
 
     if message.format == Message.Format.MARKDOWN or body_suffix:
@@ -104,20 +103,13 @@ def prepare_message(
         return RichMessage(
             subject=subject_prefix + subject,
             body=body + "\n\n" + body_suffix if body_suffix else body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            reply_to=owner.email,
-            run_id=run_id,
-            owner_id=owner.pk,
+            envelope=envelope,
             web_url=web_url(message_id=message.pk),
         )
     from .plain import PlainMessage
 
     return PlainMessage(
-        subject=subject_prefix + message.subject,
-        body=message.body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        reply_to=owner.email,
-        run_id=run_id,
+        subject=subject_prefix + message.subject, body=message.body, envelope=envelope
     )
 
 

@@ -13,9 +13,10 @@ Once per run (`RichMessage.__init__`):
 4. both parts are cut at their placeholders.
 
 Per recipient (`render`), the pieces are joined with the recipient's values (HTML-escaped in
-the HTML part), each part base64-encoded (no line of it can start with "." and non-ASCII text
-needs nothing else), and the envelope's headers (`envelope.Envelope`, the same ones every kind
-of message has) are put in front. A message without variables is rendered whole once.
+the HTML part) and the recipient's unsubscribe link in the footer of both, each part
+base64-encoded (no line of it can start with "." and non-ASCII text needs nothing else), and
+the envelope (`identity.Envelope`, as for every kind of message) assembles the headers (To,
+Message-ID, Date, List-Unsubscribe, the DKIM signature) around it.
 """
 
 import binascii
@@ -23,17 +24,17 @@ import html
 import re
 import secrets
 from collections.abc import Mapping
-from email.utils import parseaddr
 from html.parser import HTMLParser
 
 import css_inline
 import markdown  # type: ignore[import-untyped]  # no stubs installed (types-Markdown)
 import nh3
 from django.conf import settings
+from django.utils.translation import gettext
 
 from . import RecipientContext
-from .envelope import Envelope
-from .headers import address_header, text_header
+from .headers import text_header
+from .identity import Envelope, unsubscribe_footer
 from .templating import Template, first_name, parse
 
 ALLOWED_TAGS = {
@@ -75,7 +76,7 @@ blockquote {{ margin: 0 0 0 8px; padding-left: 12px; border-left: 3px solid #d1d
 <body><div class="mail-wrap"><div class="mail">
 <div class="mail-head">{site}</div>
 <div class="mail-body">{body}</div>
-<div class="mail-foot">{site}</div>
+<div class="mail-foot">{site} · <a href="{unsubscribe}">{unsubscribe_text}</a></div>
 </div></div></body></html>
 """
 
@@ -102,10 +103,18 @@ def sanitise(fragment: str) -> str:
     )
 
 
-def in_layout(body_html: str, *, site_name: str | None = None) -> str:
-    """`body_html` (already sanitised) in the email layout, its CSS inlined."""
+def in_layout(body_html: str, *, site_name: str | None = None, unsubscribe: str = "") -> str:
+    """`body_html` (already sanitised) in the email layout, its CSS inlined; the footer links
+    to `unsubscribe`."""
     site = html.escape(site_name or settings.SITE_NAME)
-    return _INLINER.inline(LAYOUT.format(site=site, body=body_html))
+    return _INLINER.inline(
+        LAYOUT.format(
+            site=site,
+            body=body_html,
+            unsubscribe=html.escape(unsubscribe),
+            unsubscribe_text=html.escape(gettext("Unsubscribe")),
+        )
+    )
 
 
 class _Cut:
@@ -149,68 +158,75 @@ class RichMessage:
         *,
         subject: str,
         body: str,
-        from_email: str,
-        reply_to: str | None,
-        run_id: int,
-        owner_id: int,
+        envelope: Envelope | None = None,
+        # Without an envelope: one from these (tests, previews, the web version).
+        from_email: str | None = None,
+        reply_to: str = "",
+        run_id: int = 0,
+        owner_id: int = 0,
         site_name: str | None = None,
         body_is_html: bool = False,
         web_url: str = "",
     ) -> None:
+        if envelope is None:
+            envelope = Envelope(
+                owner_id=owner_id,
+                owner_name="",
+                reply_to=reply_to,
+                run_id=run_id,
+                from_email=from_email,
+            )
         self.subject_template = parse(subject)
         body_template = parse(body)
-        self.owner_id = owner_id
         self.web_url = web_url
-        self.envelope = Envelope(from_email=from_email, run_id=run_id)
-        self.envelope_sender = self.envelope.envelope_sender
+        self.envelope = envelope
+        self.envelope_sender = envelope.envelope_sender
         self._variables = body_template.variables
         self.names = self.subject_template.names | body_template.names
 
         nonce = secrets.token_hex(6)
         pattern = re.compile(rf"zqv{nonce}n(\d+)z")
         marked = _with_placeholders(body_template, nonce)
+        # One more slot after the body's variables: the unsubscribe link of the footer.
+        footer_url = f"zqv{nonce}n{len(self._variables)}z"
         fragment = sanitise(marked) if body_is_html else to_html(marked)
-        document = in_layout(fragment, site_name=site_name)
+        document = in_layout(fragment, site_name=site_name, unsubscribe=footer_url)
         self._html = _Cut(document, pattern, html_part=True)
-        self._text = _Cut(html_to_text(fragment), pattern, html_part=False)
+        text = html_to_text(fragment) + unsubscribe_footer(footer_url)
+        self._text = _Cut(text, pattern, html_part=False)
 
-        display, address = parseaddr(from_email)
-        head = address_header("From", email=address, display_name=display)
-        if reply_to:
-            head += address_header("Reply-To", email=reply_to)
         self._boundary = f"=_mail_{secrets.token_hex(12)}"
-        head += (
-            "MIME-Version: 1.0\r\n"
-            f'Content-Type: multipart/alternative; boundary="{self._boundary}"\r\n\r\n'
-        ).encode("ascii")
-        self._head = head
-        self._fixed_subject = (
-            None if self.subject_template.variables else text_header("Subject", subject)
+        self._content_fields = [
+            b"MIME-Version: 1.0\r\n",
+            (f'Content-Type: multipart/alternative; boundary="{self._boundary}"\r\n').encode(
+                "ascii"
+            ),
+        ]
+        # Nothing of the body is shared: the footer's link at least is the recipient's own.
+        self._shared = (
+            None
+            if self.subject_template.variables
+            else envelope.shared(
+                fields=[text_header("Subject", subject), *self._content_fields], body=b""
+            )
         )
-        self._fixed_body = None if self._variables else self._body([])
 
     # -- per recipient ------------------------------------------------------------------------
 
-    def context(self, recipient: RecipientContext) -> dict[str, str]:
-        """The values of the variables for `recipient`; the unsubscribe link only when the
-        message shows it (it costs an encryption)."""
-        values = {
+    def context(self, recipient: RecipientContext, unsubscribe_url: str = "") -> dict[str, str]:
+        """The values of the variables for `recipient` (`unsubscribe_url`: the envelope's
+        link, computed once per message)."""
+        return {
             "full_name": recipient.full_name,
             "first_name": first_name(recipient.full_name),
             "email": recipient.email,
             "web_url": self.web_url,
+            "unsubscribe_url": unsubscribe_url or self.envelope.unsubscribe_url(recipient),
         }
-        if "unsubscribe_url" in self.names:
-            from mailing.unsubscribe import unsubscribe_url
-
-            values["unsubscribe_url"] = unsubscribe_url(
-                owner_id=self.owner_id, email=recipient.email
-            )
-        return values
 
     def parts(self, context: Mapping[str, str]) -> tuple[str, str, str]:
         """Subject, text part and HTML part as `context` makes them (the preview shows these)."""
-        values = [variable.value(context) for variable in self._variables]
+        values = self._values(context)
         return (
             self.subject_template.render(context),
             self._text.join(values),
@@ -218,13 +234,21 @@ class RichMessage:
         )
 
     def render(self, recipient: RecipientContext) -> bytes:
-        fixed_subject, fixed_body = self._fixed_subject, self._fixed_body
-        context = self.context(recipient) if fixed_subject is None or fixed_body is None else {}
-        if fixed_subject is None:
-            fixed_subject = text_header("Subject", self.subject_template.render(context))
-        if fixed_body is None:
-            fixed_body = self._body([variable.value(context) for variable in self._variables])
-        return self.envelope.recipient_headers(recipient) + fixed_subject + self._head + fixed_body
+        envelope = self.envelope
+        url = envelope.unsubscribe_url(recipient)
+        context = self.context(recipient, url)
+        shared = self._shared
+        if shared is None:
+            subject = text_header("Subject", self.subject_template.render(context))
+            shared = envelope.shared(fields=[subject, *self._content_fields], body=b"")
+        return envelope.assemble(
+            recipient, shared, url=url, body_end=self._body(self._values(context))
+        )
+
+    def _values(self, context: Mapping[str, str]) -> list[str]:
+        values = [variable.value(context) for variable in self._variables]
+        values.append(context.get("unsubscribe_url", ""))
+        return values
 
     def _body(self, values: list[str]) -> bytes:
         boundary = self._boundary

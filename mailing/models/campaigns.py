@@ -138,6 +138,8 @@ class Mailing(OwnedModel):
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.CREATED
     )
+    # Where replies go instead of the owner's address (empty: the owner's).
+    reply_to = models.EmailField(_("Reply-To"), max_length=254, blank=True)
 
     class Content(models.TextChoices):
         MESSAGE = "message", _("The message")

@@ -62,6 +62,8 @@ class Delivery(models.Model):
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
+        # Never sent: the address is suppressed for the owner (the attempt says why).
+        SKIPPED = "skipped", _("Skipped")
 
     owner_lookup: ClassVar[str] = "run__mailing__owner"
     # No index of its own: the unique (run, recipient) and the queue index start with run,
@@ -119,6 +121,7 @@ class Attempt(models.Model):
     class Status(models.TextChoices):
         SUCCESS = "success", _("Success")
         FAILURE = "failure", _("Failure")
+        SKIPPED = "skipped", _("Skipped")
 
     owner_lookup: ClassVar[str] = "mailing__owner"
     # Indexed through the (mailing, …) indexes below; one index fewer to write per attempt.

@@ -11,6 +11,7 @@ state does not allow raises `ActionRefused`, whose text says why.
 * `mailings`: mailing_create, mailing_update, mailing_delete
 * `actions`: mailing_send_now, mailing_schedule, mailing_stop, mailing_disable,
   mailings_stop_for_blocked_owner
+* `suppressions`: unsubscribe, suppression_lift
 """
 
 from core.refusals import ActionRefused
@@ -25,6 +26,7 @@ from .actions import (
 from .mailings import mailing_create, mailing_delete, mailing_update
 from .messages import message_create, message_delete, message_update
 from .recipients import DUPLICATE_EMAIL, recipient_create, recipient_delete, recipient_update
+from .suppressions import suppression_lift, unsubscribe
 
 __all__ = [
     "DUPLICATE_EMAIL",
@@ -43,4 +45,6 @@ __all__ = [
     "recipient_create",
     "recipient_delete",
     "recipient_update",
+    "suppression_lift",
+    "unsubscribe",
 ]

@@ -29,6 +29,7 @@ def mailing_create(
     first_send_at: datetime,
     end_at: datetime,
     periodicity: str = Mailing.Periodicity.ONCE,
+    reply_to: str = "",
     content: str = Mailing.Content.MESSAGE,
 ) -> Mailing:
     """Plan `message` (with `content` NEW_POSTS: a digest of new blog posts after it, see
@@ -52,6 +53,7 @@ def mailing_create(
         first_send_at=first_send_at,
         end_at=end_at,
         periodicity=periodicity,
+        reply_to=reply_to.strip(),
         content=content,
     )
     # The plan is not set here: storing the mailing derives it (mailing.signals).
@@ -74,6 +76,7 @@ def mailing_update(
     first_send_at: datetime | None = None,
     end_at: datetime | None = None,
     periodicity: str | None = None,
+    reply_to: str | None = None,
     content: str | None = None,
 ) -> Mailing:
     """Change what is given of `mailing` (None leaves a field as it is; `all_recipients`
@@ -114,6 +117,9 @@ def mailing_update(
     if end_at is not None and not schedule.same_minute(end_at, current.end_at):
         current.end_at = end_at
         changed.append("end_at")
+    if reply_to is not None and reply_to.strip() != current.reply_to:
+        current.reply_to = reply_to.strip()
+        changed.append("reply_to")
 
     errors: Errors = {}
     _check_ownership(errors, owner_id=current.owner_id, message=message, recipients=chosen or [])

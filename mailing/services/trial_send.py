@@ -26,6 +26,8 @@ from core.roles import ensure_can_write
 from users.models import User
 
 from ..content import RecipientContext, prepare_message
+from ..content.dkim import configured_signer
+from ..content.identity import Envelope
 from ..digests import pending_markdown
 from ..models import Mailing, Message
 from ..transport import DjangoBackendConnection, Reply, SmtpConnection, uses_smtp
@@ -50,10 +52,16 @@ def send_test(*, user: User, message: Message, mailing: Mailing | None = None) -
     if mailing is not None and mailing.content == Mailing.Content.NEW_POSTS:
         # The digest its next occurrence would send, as things stand.
         suffix = pending_markdown(mailing, now=timezone.now())
+    envelope = Envelope(
+        owner_id=user.pk,
+        owner_name=user.get_full_name(),
+        reply_to=(getattr(mailing, "reply_to", "") if mailing else "") or user.email,
+        run_id=0,
+        signer=configured_signer(),
+    )
     prepared = prepare_message(
         message=message,
-        owner=user,
-        run_id=0,
+        envelope=envelope,
         subject_prefix=gettext("[Test] "),
         body_suffix=suffix,
     )

@@ -64,7 +64,7 @@ def test_a_post_becomes_a_message_with_its_title_absolute_urls_and_no_script(
         subject=message.subject,
         body=message.body,
         from_email="noreply@example.com",
-        reply_to=None,
+        reply_to="",
         run_id=1,
         owner_id=user.pk,
     )

@@ -293,7 +293,10 @@ def test_the_web_version_link_shows_the_message_without_signing_in(user, client)
         subject="Hi",
         body='Hello {{ first_name|default:"reader" }}. [Web]({{ web_url }})',
     )
-    prepared = prepare_message(message=message, owner=user, run_id=1)
+    from mailing.content.identity import Envelope
+
+    envelope = Envelope(owner_id=user.pk, owner_name="", reply_to=user.email, run_id=1)
+    prepared = prepare_message(message=message, envelope=envelope)
     html = parts(parsed(prepared.render(RecipientContext("a@example.org", "Ann", 1, 1))))[
         "text/html"
     ]

@@ -15,7 +15,7 @@
     bar.parentElement.setAttribute("aria-valuenow", data.percent);
     bar.classList.toggle("progress-bar-animated", data.running);
     bar.classList.toggle("progress-bar-striped", data.running);
-    for (const name of ["sent", "failed", "cancelled", "pending", "total"]) {
+    for (const name of ["sent", "failed", "cancelled", "skipped", "pending", "total"]) {
       field(name).textContent = data[name];
     }
     // The words come from the page (data-label-*), in the page's language.
