@@ -330,3 +330,36 @@ def test_the_new_pages_and_errors_speak_russian(user, client_for, settings):
 
         assert translation.gettext(NOTHING_NEW).endswith("ничего не отправлено")
         assert translation.gettext("Mail this post") == "Разослать эту запись"
+
+
+def test_a_rich_message_carries_the_envelopes_headers_and_a_dkim_signature_that_verifies(
+    settings,
+):
+    import dkim
+
+    from mailing.content.dkim import Signer
+    from mailing.content.identity import Envelope
+    from mailing.tests.test_identity_dkim import PEM, dns
+
+    settings.DEFAULT_FROM_EMAIL = "Campaigns <noreply@example.com>"
+    signer = Signer(domain="example.com", selector="mail2027", private_key=PEM)
+    envelope = Envelope(
+        owner_id=42, owner_name="Алиса", reply_to="o@example.org", run_id=7, signer=signer
+    )
+    message = RichMessage(
+        subject="Hi {{ first_name }}", body="Hello **{{ full_name }}**", envelope=envelope
+    )
+
+    for recipient in (
+        RecipientContext("anna@example.org", "Anna Smith", 11, 3),
+        RecipientContext("bob@example.org", "Bob", 12, 4),
+    ):
+        data = message.render(recipient).replace(b"\r\n..", b"\r\n.")
+        assert dkim.verify(data, dnsfunc=dns)
+        sent = parsed(data)
+        assert sent["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        url = sent["List-Unsubscribe"].strip("<>")
+        found = parts(sent)
+        # The same one-click link in the footer of both parts.
+        assert url in found["text/plain"] and f'href="{url}"' in found["text/html"]
+        assert sent["Reply-To"] == "o@example.org"
