@@ -229,8 +229,16 @@ def mailings_with_counts(*, queryset: QuerySet) -> QuerySet:
         .annotate(n=Count("*"))
         .values("n")  # type: ignore[misc]  # django-stubs does not see the through model's annotation
     )
+    list_count = (
+        Mailing.lists.through.objects.filter(mailing=OuterRef("pk"))
+        .order_by()
+        .values("mailing")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
     return _with_owner(queryset.select_related("message")).annotate(
         recipient_count=Coalesce(Subquery(recipient_count), 0),
+        list_count=Coalesce(Subquery(list_count), 0),
         has_open_run=Exists(Run.objects.filter(mailing=OuterRef("pk"), finished_at__isnull=True)),
     )
 

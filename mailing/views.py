@@ -39,7 +39,7 @@ from core.views import DashboardMixin, ListPageMixin, OwnedObjectMixin, refuse, 
 
 from . import selectors, services
 from .forms import AttemptFilterForm, MailingForm, MessageForm, RecipientForm, ScheduleForm
-from .models import DailyStat, Mailing, Message, Recipient, Run
+from .models import DailyStat, Mailing, Message, Recipient, RecipientList, Run
 from .previews import message_preview
 
 # --- Form and delete pages of one model ----------------------------------------------------------
@@ -171,6 +171,8 @@ class RecipientListView(ListPageMixin, TemplateView):
                 user=self.user, search=search, number=self.page_number()
             ),
             search=search,
+            # The lists the ticked recipients can be added to (at most a page of them).
+            lists=list(RecipientList.objects.filter(owner=self.user).order_by("name")[:200]),
             **kwargs,
         )
 
@@ -339,7 +341,9 @@ class MailingFormView(OwnedFormView):
         # What the user must create first: the page links there rather than offer empty lists.
         fields = context["form"].fields
         context["needs_message"] = not fields["message"].queryset.exists()
-        context["needs_recipient"] = not fields["recipients"].queryset.exists()
+        context["needs_recipient"] = (
+            not fields["recipients"].queryset.exists() and not fields["lists"].queryset.exists()
+        )
         return context
 
 

@@ -345,6 +345,8 @@ MAILING_SENDER_CONNECTIONS = env_int("MAILING_SENDER_CONNECTIONS", 8)
 MAILING_MAX_TRIES = env_int("MAILING_MAX_TRIES", 5)
 MAILING_RETRY_BASE_SECONDS = env_int("MAILING_RETRY_BASE_SECONDS", 60)
 MAILING_TICK_SECONDS = env_int("MAILING_TICK_SECONDS", 5)
+# The largest CSV file of recipients an import takes (bytes; 20 MB is about 400,000 rows).
+MAILING_IMPORT_MAX_BYTES = env_int("MAILING_IMPORT_MAX_BYTES", 20_000_000)
 
 # --- Deliverability (mailing.content.identity, mailing.delivery.caps) --------------------------
 # A permanent failure other than "no such mailbox" suppresses the address after this many in a

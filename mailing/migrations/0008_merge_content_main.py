@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailing', '0006_deliverability_skipped_budget'),
+        ('mailing', '0007_merge_lists_deliverability'),
         ('mailing', '0007_content_digest'),
     ]
 
