@@ -144,7 +144,8 @@ class Command(BaseCommand):
             cursor.execute(
                 "TRUNCATE mailing_attempt, mailing_dailystat, mailing_delivery, mailing_digest, "
                 "mailing_run, mailing_mailing_recipients, mailing_mailing, mailing_message, "
-                "mailing_recipient"
+                # CASCADE: whatever else refers to these (lists, memberships) goes too.
+                "mailing_recipient CASCADE"
             )
         owner, _ = User.objects.get_or_create(email=BENCH_OWNER)
         bar = ProgressBar(total=count, stream=self.stdout, label="recipients")
