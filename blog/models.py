@@ -12,6 +12,8 @@ from wagtail.fields import RichTextField, StreamField
 from wagtail.models import Page
 from wagtail.search import index
 
+from core.roles import can_write
+
 from . import fragments
 from .blocks import BlogStreamBlock
 
@@ -114,6 +116,8 @@ class BlogPage(Page):
         # (ConditionalGetMiddleware's content ETag never matches, which is right).
         context["view_count"] = self.view_count if view_count is None else view_count
         context["images_key"] = fragments.images_key(page=self)
+        # "Mail this post" for a signed-in user with a dashboard (mailing.services.posts).
+        context["can_mail_post"] = self.live and can_write(request.user)
         return context
 
 

@@ -4,6 +4,7 @@ from typing import Any, cast
 
 from django import forms
 from django.forms.utils import flatatt
+from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
@@ -139,11 +140,42 @@ class RecipientForm(forms.Form):
     )
 
 
+def _variables_help() -> str:
+    from .content.templating import VARIABLES
+
+    listed = "; ".join(f"{{{{ {name} }}}}: {meaning}" for name, meaning in VARIABLES.items())
+    return str(
+        _(
+            "Written in Markdown (raw HTML is cleaned). Variables: %(variables)s. "
+            'A default for an empty value: {{ first_name|default:"friend" }}.'
+        )
+        % {"variables": listed}
+    )
+
+
 class MessageForm(forms.Form):
     subject = forms.CharField(
-        label=_("Subject"), max_length=255, widget=forms.TextInput(attrs={"autocomplete": "off"})
+        label=_("Subject"),
+        max_length=255,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text=_("May use the variables listed under the body, such as {{ first_name }}."),
     )
-    body = forms.CharField(label=_("Body"), widget=forms.Textarea(attrs={"rows": 12}))
+    body = forms.CharField(
+        label=_("Body"),
+        widget=forms.Textarea(attrs={"rows": 12}),
+        help_text=lazy(_variables_help, str)(),
+    )
+    format = forms.ChoiceField(
+        label=_("Format"),
+        choices=Message.Format.choices,
+        initial=Message.Format.MARKDOWN,
+        help_text=_("A plain-text message is sent exactly as written, without variables."),
+        required=False,
+    )
+
+    def clean_format(self) -> str:
+        # Left out (an older form, a script): new messages are Markdown.
+        return self.cleaned_data.get("format") or Message.Format.MARKDOWN
 
 
 class MailingForm(forms.Form):
@@ -200,6 +232,20 @@ class MailingForm(forms.Form):
         max_length=254,
         help_text=_("Where replies to this mailing go; empty: your own address."),
     )
+    content = forms.ChoiceField(
+        label=_("Content"),
+        choices=Mailing.Content.choices,
+        initial=Mailing.Content.MESSAGE,
+        required=False,
+        help_text=_(
+            "New blog posts: each occurrence mails the posts published since the last one "
+            "that sent any, after the message (its subject and introduction); an occurrence "
+            "with no new post sends nothing."
+        ),
+    )
+
+    def clean_content(self) -> str:
+        return self.cleaned_data.get("content") or Mailing.Content.MESSAGE
 
     def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import exports, list_views, suppression_views, views
+from . import content_views, exports, list_views, suppression_views, views
 
 app_name = "mailing"
 
@@ -49,6 +49,22 @@ urlpatterns = [
     ),
     path("messages/<int:pk>/edit/", views.MessageUpdateView.as_view(), name="message_update"),
     path("messages/<int:pk>/delete/", views.MessageDeleteView.as_view(), name="message_delete"),
+    path(
+        "messages/<int:pk>/preview/",
+        content_views.MessagePreviewView.as_view(),
+        name="message_preview",
+    ),
+    path(
+        "messages/from-post/<int:page_id>/",
+        content_views.MessageFromPostView.as_view(),
+        name="message_from_post",
+    ),
+    path(
+        "messages/<int:pk>/test/", content_views.MessageTestSendView.as_view(), name="message_test"
+    ),
+    path(
+        "mailings/<int:pk>/test/", content_views.MailingTestSendView.as_view(), name="mailing_test"
+    ),
     path("mailings/", views.MailingListView.as_view(), name="mailing_list"),
     path("mailings/new/", views.MailingCreateView.as_view(), name="mailing_create"),
     path("mailings/<int:pk>/", views.MailingDetailView.as_view(), name="mailing_detail"),

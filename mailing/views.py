@@ -40,6 +40,7 @@ from core.views import DashboardMixin, ListPageMixin, OwnedObjectMixin, refuse, 
 from . import selectors, services
 from .forms import AttemptFilterForm, MailingForm, MessageForm, RecipientForm, ScheduleForm
 from .models import DailyStat, Mailing, Message, Recipient, RecipientList, Run
+from .previews import message_preview
 
 # --- Form and delete pages of one model ----------------------------------------------------------
 
@@ -253,6 +254,7 @@ class MessageDetailView(OwnedObjectMixin, DashboardMixin, TemplateView):
         message = self.get_object()
         return super().get_context_data(
             object=message,
+            preview=message_preview(user=self.user, message=message),
             can_write=can_write(self.request.user, message),
             mailings=message.mailings.order_by("-created_at")[:20],
             **kwargs,

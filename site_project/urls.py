@@ -4,6 +4,7 @@ from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
+from mailing import web as mailing_web
 from mailing.unsubscribe_views import UnsubscribeView
 
 from .views import AllauthLoginRedirect, FaviconRedirect, csrf_token, set_language
@@ -23,6 +24,8 @@ urlpatterns = [
     path("dashboard/", include("mailing.urls")),
     # The one-click unsubscribe link of campaign mail (mailing.unsubscribe.PATH_PREFIX).
     path("u/<str:token>/", UnsubscribeView.as_view(), name="unsubscribe"),
+    # A campaign message's web version ({{ web_url }}): public, behind a signed token.
+    path("m/<str:token>/", mailing_web.web_version, name="mailing_web"),
     path("dashboard/users/", include("users.dashboard_urls")),
     path("join/", include("mailing.public_urls")),
 ]

@@ -17,16 +17,18 @@ are made by `identity.Envelope`, which every message class calls from `render`.
 the run's deliveries once with the reason instead of retrying what no retry can fix. An
 exception from `render` fails that one delivery the same way.
 
-Today a message is its subject and plain-text body (`plain.PlainMessage`); the content
-pipeline (Markdown, sanitised HTML, inlined CSS, a text part, per-recipient variables) replaces
-`prepare` and the class it returns, and nothing in the engine changes.
+A message is Markdown (`rich.RichMessage`: personalised through `templating`, sanitised
+HTML with inlined CSS in the site's layout, and a text part) or, written before that, plain
+text (`plain.PlainMessage`). Both take their per-recipient headers from `envelope.Envelope`.
 """
 
 import re
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from mailing.models import Run
+    from mailing.models import Message, Run
+
+    from .identity import Envelope
 
 
 class RecipientContext(NamedTuple):
@@ -60,13 +62,54 @@ def prepare(run: "Run") -> PreparedMessage:
     Reads `run.mailing.message` and `run.mailing.owner`: load them with the run
     (`select_related("mailing__message", "mailing__owner")`)."""
     from .identity import Envelope
-    from .plain import PlainMessage
 
     mailing = run.mailing
+    suffix = ""
+    if mailing.content == mailing.Content.NEW_POSTS:
+        from mailing.digests import digest_markdown
+
+        suffix = digest_markdown(run)
+    return prepare_message(
+        message=mailing.message, envelope=Envelope.for_run(run), body_suffix=suffix
+    )
+
+
+def prepare_message(
+    *,
+    message: "Message",
+    envelope: "Envelope",
+    subject_prefix: str = "",
+    body_suffix: str = "",
+) -> PreparedMessage:
+    """`message` as sent with `envelope` (its sender, Reply-To, unsubscribe links and DKIM
+    signer). A Markdown message becomes a `rich.RichMessage` (HTML and text, personalised); a
+    plain one, as written before Markdown existed, a `plain.PlainMessage`. `subject_prefix`
+    goes in front of the subject as typed (a test send's mark); `body_suffix`, Markdown, after
+    the body (a digest's posts: a plain message then goes out as HTML too, its text escaped)."""
+    from mailing.models import Message
+
+    if message.format == Message.Format.MARKDOWN or body_suffix:
+        from mailing.web import web_url
+
+        from .rich import RichMessage
+        from .templating import literal
+
+        subject, body = message.subject, message.body
+        if message.format != Message.Format.MARKDOWN:
+            # Plain text was never a template: its braces stay as they are.
+            from blog.email import plain_as_html
+
+            subject, body = literal(subject), plain_as_html(body)
+        return RichMessage(
+            subject=subject_prefix + subject,
+            body=body + "\n\n" + body_suffix if body_suffix else body,
+            envelope=envelope,
+            web_url=web_url(message_id=message.pk),
+        )
+    from .plain import PlainMessage
+
     return PlainMessage(
-        subject=mailing.message.subject,
-        body=mailing.message.body,
-        envelope=Envelope.for_run(run),
+        subject=subject_prefix + message.subject, body=message.body, envelope=envelope
     )
 
 

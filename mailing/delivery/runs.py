@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from .. import cache, schedule
 from ..audience import mailing_audience
+from ..digests import decide
 from ..models import Delivery, Mailing, Run
 from .records import db_datetime, record_cancellations
 from .suppression import skip_suppressed
@@ -170,7 +171,11 @@ def _open_run(*, mailing: Mailing, occurrence: datetime, trigger: str, now: date
     run, created = Run.objects.get_or_create(
         mailing=mailing, occurrence=occurrence, defaults={"trigger": trigger, "created_at": now}
     )
-    queued = _enqueue(run=run, now=now) if created else 0
+    # What the run sends is decided before anything is queued: a digest with no new post
+    # queues nothing (mailing.digests).
+    queued = (
+        _enqueue(run=run, now=now) if created and decide(run=run, mailing=mailing, now=now) else 0
+    )
     # Suppressed addresses (unsubscribed, bounced) are queued as skipped, never sent.
     skipped = skip_suppressed(run_id=run.pk, owner_id=mailing.owner_id) if queued else 0
     mailing.status = Mailing.Status.LAUNCHED

@@ -10,11 +10,13 @@ from .audience import Membership, RecipientList
 from .campaigns import Mailing, Message, OwnedModel, Recipient, Suppression
 from .deliverability import SendBudget
 from .delivery import Attempt, DailyStat, Delivery, Run
+from .digests import Digest
 
 __all__ = [
     "Attempt",
     "DailyStat",
     "Delivery",
+    "Digest",
     "Mailing",
     "Membership",
     "Message",

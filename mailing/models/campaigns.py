@@ -86,10 +86,20 @@ class Suppression(OwnedModel):
 
 
 class Message(OwnedModel):
-    """A subject and a plain-text body that mailings send."""
+    """A subject and a body that mailings send: Markdown (sent as HTML with a text part, with
+    personalisation, see `mailing.content.rich`) or, for messages written before that, plain
+    text sent as it is."""
+
+    class Format(models.TextChoices):
+        MARKDOWN = "markdown", _("Markdown (HTML and text)")
+        PLAIN = "plain", _("Plain text, sent as written")
 
     subject = models.CharField(_("subject"), max_length=255, validators=[validate_single_line])
     body = models.TextField(_("body"))
+    # Rows written before Markdown existed are plain; the services write Markdown by default.
+    format = models.CharField(
+        _("format"), max_length=10, choices=Format.choices, default=Format.PLAIN
+    )
 
     class Meta:
         verbose_name = _("message")
@@ -141,6 +151,16 @@ class Mailing(OwnedModel):
     )
     # Where replies go instead of the owner's address (empty: the owner's).
     reply_to = models.EmailField(_("Reply-To"), max_length=254, blank=True)
+
+    class Content(models.TextChoices):
+        MESSAGE = "message", _("The message")
+        NEW_POSTS = "new_posts", _("New blog posts (a digest)")
+
+    # A digest mails, at each occurrence, the blog posts published since the last one that sent
+    # any, after the message (its subject and introduction); see mailing.digests.
+    content = models.CharField(
+        _("content"), max_length=10, choices=Content.choices, default=Content.MESSAGE
+    )
     # Occurrences are counted from the anchor (first_send_at, or the time the owner last
     # scheduled); next_send_at is the next one the scheduler will start, None when none is left.
     schedule_anchor = models.DateTimeField(_("schedule anchor"))

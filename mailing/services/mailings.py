@@ -33,8 +33,10 @@ def mailing_create(
     end_at: datetime,
     periodicity: str = Mailing.Periodicity.ONCE,
     reply_to: str = "",
+    content: str = Mailing.Content.MESSAGE,
 ) -> Mailing:
-    """Plan `message` for `recipients` (or, with `all_recipients`, every recipient `owner`
+    """Plan `message` (with `content` NEW_POSTS: a digest of new blog posts after it, see
+    `mailing.digests`) for `recipients` (or, with `all_recipients`, every recipient `owner`
     has now) and the confirmed members of `lists` (as they are when each run starts), from
     `first_send_at`, once or every day, week or month until `end_at`. An empty `name` names
     the mailing after the message's subject.
@@ -63,6 +65,7 @@ def mailing_create(
         end_at=end_at,
         periodicity=periodicity,
         reply_to=reply_to.strip(),
+        content=content,
     )
     # The plan is not set here: storing the mailing derives it (mailing.signals).
     collect(errors, mailing, exclude=["owner", "message", "schedule_anchor"])
@@ -88,6 +91,7 @@ def mailing_update(
     end_at: datetime | None = None,
     periodicity: str | None = None,
     reply_to: str | None = None,
+    content: str | None = None,
 ) -> Mailing:
     """Change what is given of `mailing` (None leaves a field as it is; `all_recipients`
     sends to every recipient the owner has now) and return the stored mailing.
@@ -121,6 +125,9 @@ def mailing_update(
         if new_name != current.name:
             current.name = new_name
             changed.append("name")
+    if content is not None and content != current.content:
+        current.content = content
+        changed.append("content")
     if periodicity is not None and periodicity != current.periodicity:
         current.periodicity = periodicity
         changed.append("periodicity")

@@ -8,19 +8,38 @@ from core.roles import ensure_can_write
 from users.models import User
 
 from .. import cache
+from ..content.templating import TemplateError, parse
 from ..models import Message
 from .common import collect, in_flight, log_deleted, log_event
 
 
+def template_errors(message: Message) -> dict[str, list[str]]:
+    """What is wrong with the personalisation in a Markdown message's subject and body, by
+    field (`mailing.content.templating`): refused here, when it is saved, so that nothing
+    can fail at send time. A plain message is sent as written and has none."""
+    errors: dict[str, list[str]] = {}
+    if message.format != Message.Format.MARKDOWN:
+        return errors
+    for field in ("subject", "body"):
+        try:
+            parse(getattr(message, field))
+        except TemplateError as error:
+            errors[field] = [str(error)]
+    return errors
+
+
 @transaction.atomic
-def message_create(*, owner: User, subject: str, body: str) -> Message:
-    """Write a message for `owner`'s mailings.
+def message_create(
+    *, owner: User, subject: str, body: str, format: str = Message.Format.MARKDOWN
+) -> Message:
+    """Write a message for `owner`'s mailings (Markdown unless `format` says plain).
 
     Raises PermissionDenied when `owner` may not write, and a ValidationError naming the
-    field for a subject that is not one line of plain text, or an empty one."""
+    field for a subject that is not one line of plain text, or an empty one, and for a
+    subject or body whose variables or braces are not a template (`template_errors`)."""
     ensure_can_write(owner)
-    message = Message(owner=owner, subject=subject, body=body)
-    collect({}, message, exclude=["owner"])
+    message = Message(owner=owner, subject=subject, body=body, format=format)
+    collect(template_errors(message), message, exclude=["owner"])
     message.save()
     cache.bump(owner_id=owner.pk)
     log_event(message, "created", owner)
@@ -29,7 +48,12 @@ def message_create(*, owner: User, subject: str, body: str) -> Message:
 
 @transaction.atomic
 def message_update(
-    *, user: User, message: Message, subject: str | None = None, body: str | None = None
+    *,
+    user: User,
+    message: Message,
+    subject: str | None = None,
+    body: str | None = None,
+    format: str | None = None,
 ) -> Message:
     """Change what is given of `message` (None leaves a field as it is). Refused while a
     mailing that uses it is being sent: recipients of one run get one text."""
@@ -38,11 +62,11 @@ def message_update(
         raise ActionRefused(
             gettext("This message is being sent right now; edit it when sending is done.")
         )
-    given = {"subject": subject, "body": body}
+    given = {"subject": subject, "body": body, "format": format}
     fields = [name for name, value in given.items() if value is not None]
     for name in fields:
         setattr(message, name, given[name])
-    collect({}, message, exclude=["owner"])
+    collect(template_errors(message), message, exclude=["owner"])
     message.save(update_fields=[*fields, "updated_at"])
     cache.bump(owner_id=message.owner_id)
     log_event(message, "updated", user)

@@ -17,7 +17,16 @@ from django.utils import timezone
 
 from mailing import cache, selectors
 from mailing.management.progress import ProgressBar
-from mailing.models import Attempt, DailyStat, Delivery, Mailing, Message, Recipient, Run
+from mailing.models import (
+    Attempt,
+    DailyStat,
+    Delivery,
+    Digest,
+    Mailing,
+    Message,
+    Recipient,
+    Run,
+)
 from users.models import User
 
 OWNER = "bench-pages@example.com"
@@ -110,7 +119,17 @@ class Command(BaseCommand):
         links = Mailing.recipients.through
         tables = ", ".join(
             model._meta.db_table
-            for model in (Attempt, DailyStat, Delivery, Run, links, Mailing, Message, Recipient)
+            for model in (
+                Attempt,
+                DailyStat,
+                Delivery,
+                Digest,
+                Run,
+                links,
+                Mailing,
+                Message,
+                Recipient,
+            )
         )
         # One transaction: an interrupted fill leaves the previous data set, never half of one.
         with transaction.atomic(), connection.cursor() as cursor:
