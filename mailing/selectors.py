@@ -363,3 +363,13 @@ def recent_runs(*, mailing: Mailing, limit: int = 10) -> list[Run]:
         )
         .order_by("-created_at", "-pk")[:limit]
     )
+
+
+def queued_count(*, mailing: Mailing) -> int:
+    """Messages of `mailing` waiting in an open run (pending, retrying or being sent): what a
+    stop or a disable cancels, and a pause holds."""
+    return Delivery.objects.filter(
+        run__mailing=mailing,
+        run__finished_at__isnull=True,
+        state__in=[Delivery.State.PENDING, Delivery.State.CLAIMED],
+    ).count()

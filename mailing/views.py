@@ -17,6 +17,7 @@ from django.forms import BaseForm
 from django.forms.models import model_to_dict
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -30,6 +31,7 @@ from core.refusals import ActionRefused
 from core.roles import (
     can_manage,
     can_write,
+    ensure_can_manage,
     ensure_can_write,
     get_object_for,
     is_manager,
@@ -410,13 +412,90 @@ class MailingStopView(MailingActionView):
         }
 
 
-class MailingDisableView(MailingActionView):
+class MailingPauseView(MailingActionView):
+    def act(self, mailing: Mailing) -> str:
+        services.mailing_pause(user=self.user, mailing=mailing)
+        return gettext("Mailing paused: what is queued waits, and nothing new starts.")
+
+
+class MailingResumeView(MailingActionView):
+    def act(self, mailing: Mailing) -> str:
+        skipped = services.mailing_resume(user=self.user, mailing=mailing)
+        text = gettext("Mailing resumed.")
+        if skipped:
+            text += " " + ngettext(
+                "%(count)d occurrence that fell due during the pause was skipped.",
+                "%(count)d occurrences that fell due during the pause were skipped.",
+                skipped,
+            ) % {"count": skipped}
+        return text
+
+
+class ConfirmedMailingActionView(MailingActionView):
+    """A manager's action on a mailing: GET asks for confirmation and says what it will do."""
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        mailing = self.get_object()
+        ensure_can_manage(self.user, "disable")
+        context = {
+            "cancel_url": reverse("mailing:mailing_detail", args=[mailing.pk]),
+            **self.confirmation(selectors.mailing_detail(user=self.user, pk=mailing.pk)),
+        }
+        return TemplateResponse(request, "confirm_action.html", context)
+
+    def confirmation(self, mailing: Mailing) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class MailingDisableView(ConfirmedMailingActionView):
+    def confirmation(self, mailing: Mailing) -> dict[str, Any]:
+        queued = selectors.queued_count(mailing=mailing)
+        names = {"pk": mailing.pk, "count": queued}
+        return {
+            "title": gettext("Disable mailing #%(pk)s?") % names,
+            "explanation": [
+                ngettext(
+                    "%(count)d queued message is cancelled (recorded as not sent) and "
+                    "nothing of this mailing starts until a manager enables it again.",
+                    "%(count)d queued messages are cancelled (recorded as not sent) and "
+                    "nothing of this mailing starts until a manager enables it again.",
+                    queued,
+                )
+                % names,
+                gettext("Its schedule is kept: Enable lets it go on with its next occurrence."),
+            ],
+            "button": gettext("Disable"),
+            "button_class": "btn-dark",
+        }
+
     def act(self, mailing: Mailing) -> str:
         cancelled = services.mailing_disable(manager=self.user, mailing=mailing)
         return gettext("Mailing #%(pk)s disabled; %(cancelled)s.") % {
             "pk": mailing.pk,
             "cancelled": _queued_cancelled(cancelled),
         }
+
+
+class MailingEnableView(ConfirmedMailingActionView):
+    def confirmation(self, mailing: Mailing) -> dict[str, Any]:
+        return {
+            "title": gettext("Enable mailing #%(pk)s?") % {"pk": mailing.pk},
+            "explanation": [
+                gettext(
+                    "It goes on with its next occurrence; occurrences that fell due while it "
+                    "was disabled are skipped, and messages cancelled by the disable stay "
+                    "cancelled."
+                ),
+            ],
+            "button": gettext("Enable"),
+            "button_class": "btn-success",
+        }
+
+    def act(self, mailing: Mailing) -> str:
+        services.mailing_enable(manager=self.user, mailing=mailing)
+        return gettext("Mailing #%(pk)s enabled.") % {"pk": mailing.pk}
 
 
 class MailingScheduleView(MailingDetailView):

@@ -30,7 +30,12 @@ def start_due_runs(*, now: datetime | None = None) -> list[Run]:
     """Start a run for every mailing whose next occurrence has come; idempotent."""
     now = now or timezone.now()
     due_ids = list(
-        Mailing.objects.filter(next_send_at__lte=now, is_disabled=False, owner__is_blocked=False)
+        Mailing.objects.filter(
+            next_send_at__lte=now,
+            is_disabled=False,
+            paused_at__isnull=True,
+            owner__is_blocked=False,
+        )
         .exclude(status=Mailing.Status.FINISHED)
         .values_list("pk", flat=True)
     )
@@ -50,6 +55,7 @@ def _start_scheduled_run(*, mailing_id: int, now: datetime) -> Run | None:
         or mailing.next_send_at is None
         or mailing.next_send_at > now
         or mailing.is_disabled
+        or mailing.is_paused
         or mailing.owner.is_blocked
         or mailing.status == Mailing.Status.FINISHED
     ):
@@ -128,6 +134,8 @@ def ensure_sendable(*, mailing: Mailing, now: datetime, starting: bool = True) -
         raise CannotSend("A manager has disabled this mailing.")
     if mailing.owner.is_blocked:
         raise CannotSend("The owner's account is blocked.")
+    if starting and mailing.is_paused:
+        raise CannotSend("This mailing is paused; resume it to send it.")
     if starting:
         # Before the end and status checks: an open run is still delivered after either.
         open_run = _open_run_of(mailing)
@@ -204,7 +212,8 @@ def _enqueue(*, run: Run, now: datetime) -> int:
 
 
 def sendable_runs(*, mailing_id: int | None = None) -> QuerySet:
-    """Open runs whose deliveries may go out: not cancelled, mailing enabled, owner not blocked.
+    """Open runs whose deliveries may go out: not cancelled, mailing enabled and not paused,
+    owner not blocked.
 
     Senders claim only from these and hand back, within their liveness check, the claims of a
     run that stops being one of them."""
@@ -212,6 +221,7 @@ def sendable_runs(*, mailing_id: int | None = None) -> QuerySet:
         finished_at__isnull=True,
         cancelled_at__isnull=True,
         mailing__is_disabled=False,
+        mailing__paused_at__isnull=True,
         mailing__owner__is_blocked=False,
     )
     if mailing_id is not None:

@@ -123,6 +123,9 @@ class Mailing(OwnedModel):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Paused by its owner: its queue is held (not cancelled) and no occurrence starts until
+    # it is resumed (`mailing.services.mailing_pause` / `mailing_resume`).
+    paused_at = models.DateTimeField("paused", null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -152,3 +155,7 @@ class Mailing(OwnedModel):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.LAUNCHED and not self.is_disabled
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None

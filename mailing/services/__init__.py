@@ -9,18 +9,23 @@ state does not allow raises `ActionRefused`, whose text says why.
 * `recipients`: recipient_create, recipient_update, recipient_delete
 * `messages`: message_create, message_update, message_delete
 * `mailings`: mailing_create, mailing_update, mailing_delete
-* `actions`: mailing_send_now, mailing_schedule, mailing_stop, mailing_disable,
-  mailings_stop_for_blocked_owner
+* `actions`: mailing_send_now, mailing_schedule, mailing_stop, mailing_pause,
+  mailing_resume, mailing_disable, mailing_enable, mailings_hold_for_blocked_owner,
+  mailings_resume_for_unblocked_owner
 """
 
 from core.refusals import ActionRefused
 
 from .actions import (
     mailing_disable,
+    mailing_enable,
+    mailing_pause,
+    mailing_resume,
     mailing_schedule,
     mailing_send_now,
     mailing_stop,
-    mailings_stop_for_blocked_owner,
+    mailings_hold_for_blocked_owner,
+    mailings_resume_for_unblocked_owner,
 )
 from .mailings import mailing_create, mailing_delete, mailing_update
 from .messages import message_create, message_delete, message_update
@@ -32,11 +37,15 @@ __all__ = [
     "mailing_create",
     "mailing_delete",
     "mailing_disable",
+    "mailing_enable",
+    "mailing_pause",
+    "mailing_resume",
     "mailing_schedule",
     "mailing_send_now",
     "mailing_stop",
     "mailing_update",
-    "mailings_stop_for_blocked_owner",
+    "mailings_hold_for_blocked_owner",
+    "mailings_resume_for_unblocked_owner",
     "message_create",
     "message_delete",
     "message_update",
