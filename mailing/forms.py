@@ -12,6 +12,7 @@ from core.roles import objects_for
 from users.models import User
 
 from .models import Attempt, Mailing, Message, Recipient
+from .validators import validate_recipient_email
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 DATETIME_INPUT_FORMATS = [DATETIME_FORMAT, "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
@@ -48,8 +49,16 @@ class LongSelectMultiple(forms.SelectMultiple):
 # raise a ValidationError naming the field, and the view shows it there.
 
 
+class RecipientEmailField(forms.EmailField):
+    """An address the engine can deliver to (`validators.validate_recipient_email`): a domain
+    in Unicode is taken, a part before "@" outside ASCII only when MAILING_SMTPUTF8 says the
+    relay takes it, with the reason when not."""
+
+    default_validators = [validate_recipient_email]
+
+
 class RecipientForm(forms.Form):
-    email = forms.EmailField(label=_("Email"), max_length=254)
+    email = RecipientEmailField(label=_("Email"), max_length=254)
     full_name = forms.CharField(label=_("Full name"), max_length=200)
     comment = forms.CharField(
         label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 3})

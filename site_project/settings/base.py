@@ -345,6 +345,9 @@ MAILING_SENDER_CONNECTIONS = env_int("MAILING_SENDER_CONNECTIONS", 8)
 MAILING_MAX_TRIES = env_int("MAILING_MAX_TRIES", 5)
 MAILING_RETRY_BASE_SECONDS = env_int("MAILING_RETRY_BASE_SECONDS", 60)
 MAILING_TICK_SECONDS = env_int("MAILING_TICK_SECONDS", 5)
+# Whether the mail relay offers SMTPUTF8 (RFC 6531): only then are addresses whose part
+# before "@" is not ASCII accepted (they are refused at entry otherwise, with the reason).
+MAILING_SMTPUTF8 = env_bool("MAILING_SMTPUTF8", False)
 
 # --- Internationalisation ---------------------------------------------------------------------
 # The site's language for a visitor who has not chosen one and whose browser asks for neither
