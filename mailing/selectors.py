@@ -302,6 +302,7 @@ class Progress:
     cancelled: int
     pending: int
     running: bool
+    finished_at: datetime | None = None
 
     @property
     def done(self) -> int:
@@ -323,6 +324,19 @@ class Progress:
             "pending": self.pending,
             "percent": self.percent,
             "running": self.running,
+            # The run's row in the page's runs table, kept in step by progress.js: its
+            # "Failed" counts the cancelled too (`recent_runs`).
+            "run": None
+            if self.run_id is None
+            else {
+                "id": self.run_id,
+                "sent": self.sent,
+                "failed": self.failed + self.cancelled,
+                "total": self.total,
+                "finished": None
+                if self.finished_at is None
+                else f"{timezone.localtime(self.finished_at):%Y-%m-%d %H:%M}",
+            },
         }
 
 
@@ -346,6 +360,7 @@ def latest_run_progress(*, mailing: Mailing) -> Progress:
         cancelled=by_state.get(Delivery.State.CANCELLED, 0),
         pending=pending,
         running=run.finished_at is None,
+        finished_at=run.finished_at,
     )
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from mailing import delivery
+from mailing import delivery, selectors
 from mailing.models import Attempt, Delivery, Mailing, Run
 
 CANCELLED = Delivery.State.CANCELLED
@@ -70,6 +70,15 @@ def test_the_progress_endpoint_reports_the_latest_run(
     assert (before["pending"], before["percent"], before["running"]) == (4, 0, True)
     assert (after["sent"], after["failed"], after["pending"]) == (3, 1, 0)
     assert (after["percent"], after["running"]) == (100, False)
+    # The run's row in the runs table, as the page's script keeps it in step with the bar.
+    [run] = selectors.recent_runs(mailing=mailing)
+    assert before["run"] == {"id": run.pk, "sent": 0, "failed": 0, "total": 4, "finished": None}
+    assert (after["run"]["sent"], after["run"]["failed"], after["run"]["total"]) == (
+        run.sent,
+        run.failed,
+        run.total,
+    )
+    assert after["run"]["finished"] == f"{timezone.localtime(run.finished_at):%Y-%m-%d %H:%M}"
 
 
 @pytest.mark.django_db
