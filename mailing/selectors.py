@@ -9,8 +9,9 @@ they are exact at every moment and cost rows-per-day, not rows-per-attempt.
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
@@ -18,7 +19,8 @@ from core.roles import get_object_for, is_manager, objects_for
 from users.models import User
 
 from . import cache
-from .models import Attempt, DailyStat, Delivery, Mailing, Message, Recipient, Run
+from .delivery import sendable_runs
+from .models import Attempt, DailyStat, Delivery, Heartbeat, Mailing, Message, Recipient, Run
 
 PAGE_SIZE = 25
 # What pages show of an owner. Rows are cached (Redis in production), so their owner is
@@ -388,3 +390,59 @@ def queued_count(*, mailing: Mailing) -> int:
         run__finished_at__isnull=True,
         state__in=[Delivery.State.PENDING, Delivery.State.CLAIMED],
     ).count()
+
+
+# --- Scheduler health --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchedulerHealth:
+    """What the managers' health page shows; `running` is False when the scheduler's last
+    tick is older than a few of its intervals (or it never ticked)."""
+
+    now: datetime
+    last_tick: datetime | None
+    running: bool
+    queued: int  # pending, never tried yet
+    retrying: int  # pending again after a failed try
+    claimed: int  # in a sender's hands right now
+    held: int  # pending in a paused, disabled or blocked owner's run
+    oldest_due: datetime | None  # the longest-waiting delivery that may go out now
+    senders_alive: int  # claim batches with a lease renewed recently (idle senders hold none)
+
+    @property
+    def oldest_age(self) -> timedelta | None:
+        return None if self.oldest_due is None else max(self.now - self.oldest_due, timedelta())
+
+
+def scheduler_health(*, now: datetime | None = None) -> SchedulerHealth:
+    """The scheduler's last tick and the queue's state, in two queries however many rows."""
+    now = now or timezone.now()
+    tick = Heartbeat.objects.filter(name=Heartbeat.SCHEDULER).values_list("beat_at", flat=True)
+    last_tick = tick.first()
+    stale_after = timedelta(seconds=3 * settings.MAILING_TICK_SECONDS + 30)
+    pending = Q(state=Delivery.State.PENDING, run__finished_at__isnull=True)
+    live = Q(run__in=sendable_runs())
+    figures = Delivery.objects.aggregate(
+        queued=Count("pk", filter=pending & live & Q(tries=0)),
+        retrying=Count("pk", filter=pending & live & Q(tries__gt=0)),
+        held=Count("pk", filter=pending & ~live),
+        claimed=Count("pk", filter=Q(state=Delivery.State.CLAIMED)),
+        oldest_due=Min("next_try_at", filter=pending & live & Q(next_try_at__lte=now)),
+        senders=Count(
+            "claim_token",
+            distinct=True,
+            filter=Q(state=Delivery.State.CLAIMED, lease_expires_at__gt=now),
+        ),
+    )
+    return SchedulerHealth(
+        now=now,
+        last_tick=last_tick,
+        running=last_tick is not None and now - last_tick <= stale_after,
+        queued=figures["queued"],
+        retrying=figures["retrying"],
+        claimed=figures["claimed"],
+        held=figures["held"],
+        oldest_due=figures["oldest_due"],
+        senders_alive=figures["senders"],
+    )

@@ -35,4 +35,5 @@ urlpatterns = [
         "mailings/<int:pk>/progress/", views.MailingProgressView.as_view(), name="mailing_progress"
     ),
     path("attempts/", views.AttemptListView.as_view(), name="attempt_list"),
+    path("health/", views.SchedulerHealthView.as_view(), name="scheduler_health"),
 ]

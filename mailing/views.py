@@ -10,8 +10,9 @@ whether to offer it.
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model
 from django.forms import BaseForm
 from django.forms.models import model_to_dict
@@ -534,6 +535,27 @@ class MailingProgressView(OwnedObjectMixin, DashboardMixin, View):
         data = selectors.latest_run_progress(mailing=mailing).as_dict()
         data["status"] = mailing.get_status_display()
         return JsonResponse(data)
+
+
+# --- Operations ----------------------------------------------------------------------------------
+
+
+class SchedulerHealthView(DashboardMixin, TemplateView):
+    """For managers: whether the scheduler runs, and how the queue stands."""
+
+    template_name = "mailing/scheduler_health.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_manager(self.user):
+            raise PermissionDenied(gettext("Only managers can see the scheduler's health."))
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            health=selectors.scheduler_health(),
+            tick_seconds=settings.MAILING_TICK_SECONDS,
+            **kwargs,
+        )
 
 
 # --- Attempts ------------------------------------------------------------------------------------

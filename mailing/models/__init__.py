@@ -8,11 +8,13 @@ rows. The delivery engine in `mailing.delivery` is the only code that moves deli
 
 from .campaigns import Mailing, Message, OwnedModel, Recipient, Suppression
 from .delivery import Attempt, DailyStat, Delivery, Run
+from .operations import Heartbeat
 
 __all__ = [
     "Attempt",
     "DailyStat",
     "Delivery",
+    "Heartbeat",
     "Mailing",
     "Message",
     "OwnedModel",
