@@ -90,7 +90,7 @@ class MailingForm(forms.Form):
         label=_("First send"),
         widget=DateTimeInput(),
         input_formats=DATETIME_INPUT_FORMATS,
-        help_text=_("A time in the past sends as soon as the mailing is saved."),
+        help_text=_("A time in the past sends at once when the mailing starts; Save asks first."),
     )
     end_at = forms.DateTimeField(
         label=_("End"),
@@ -103,6 +103,20 @@ class MailingForm(forms.Form):
         choices=Mailing.Periodicity.choices,
         initial=Mailing.Periodicity.ONCE,
     )
+    # New mailings only (the edit page removes it). Left out of a post, it starts.
+    start = forms.ChoiceField(
+        label=_("When saved"),
+        choices=[
+            ("start", _("Start it: send at the first send time")),
+            ("draft", _("Keep it as a draft: send nothing until I schedule it or press Send now")),
+        ],
+        widget=forms.RadioSelect,
+        required=False,
+        initial="start",
+    )
+
+    def clean_start(self) -> bool:
+        return self.cleaned_data.get("start") != "draft"
 
     def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -6,6 +6,7 @@ viewer's namespace (see `mailing.cache`), dropped on every write. Attempt figure
 they are exact at every moment and cost rows-per-day, not rows-per-attempt.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -14,6 +15,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from core.roles import get_object_for, is_manager, objects_for
 from users.models import User
@@ -446,3 +448,73 @@ def scheduler_health(*, now: datetime | None = None) -> SchedulerHealth:
         oldest_due=figures["oldest_due"],
         senders_alive=figures["senders"],
     )
+
+
+# --- What an action will do, said before it is done ----------------------------------------------
+
+
+def audience_size(
+    *,
+    owner_id: int,
+    mailing_id: int | None = None,
+    recipient_ids: Collection[int] | None = None,
+) -> int:
+    """How many addresses one send reaches: a stored mailing's (`mailing_id`), or a mailing
+    being written of the owner's `recipient_ids` (None: every recipient they have). The one
+    count the form, Send now and Stop show; what a send resolves (lists, suppressions) is
+    added here so that they all say the same."""
+    if mailing_id is not None:
+        return Mailing.recipients.through.objects.filter(
+            mailing_id=mailing_id, recipient__owner_id=owner_id
+        ).count()
+    recipients = Recipient.objects.filter(owner_id=owner_id)
+    if recipient_ids is not None:
+        recipients = recipients.filter(pk__in=list(recipient_ids))
+    return recipients.count()
+
+
+def save_outcome(
+    *,
+    count: int,
+    start: bool,
+    first_send_at: datetime | None,
+    periodicity: str,
+    end_at: datetime | None,
+    now: datetime | None = None,
+) -> str:
+    """What saving a new mailing does, in a sentence: a draft sends nothing; one that starts
+    sends to `count` recipients now (its first send has passed) or from its first send."""
+    now = now or timezone.now()
+    if not start:
+        return gettext(
+            "Save keeps it as a draft: nothing is sent until you schedule it or press Send now."
+        )
+    if first_send_at is None:
+        return gettext("Save starts it at the first send time you choose.")
+    names = {
+        "count": count,
+        "when": f"{timezone.localtime(first_send_at):%Y-%m-%d %H:%M}",
+        "end": "" if end_at is None else f"{timezone.localtime(end_at):%Y-%m-%d %H:%M}",
+    }
+    if first_send_at <= now:
+        text = ngettext(
+            "Save sends it to %(count)d recipient now.",
+            "Save sends it to %(count)d recipients now.",
+            count,
+        )
+    else:
+        text = ngettext(
+            "Save starts it on %(when)s: it is sent to %(count)d recipient then.",
+            "Save starts it on %(when)s: it is sent to %(count)d recipients then.",
+            count,
+        )
+    text %= names
+    if periodicity != Mailing.Periodicity.ONCE and end_at is not None:
+        repeats = {
+            Mailing.Periodicity.DAILY: gettext("It repeats every day until %(end)s."),
+            Mailing.Periodicity.WEEKLY: gettext("It repeats every week until %(end)s."),
+            Mailing.Periodicity.MONTHLY: gettext("It repeats every month until %(end)s."),
+        }.get(periodicity)
+        if repeats:
+            text += " " + repeats % names
+    return text

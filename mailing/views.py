@@ -336,18 +336,73 @@ class MailingFormView(OwnedFormView):
 
 
 class MailingCreateView(MailingFormView):
-    success_message = _("Mailing saved. It starts by itself at its first send time.")
+    """A new mailing. The first send is not filled in (Save would start sending at once), the
+    page says what Save will do (`selectors.save_outcome`), it can be saved as a draft, and a
+    save that would send at once asks first, with the number of recipients."""
 
     def get_initial(self) -> dict[str, Any]:
         now = timezone.localtime().replace(second=0, microsecond=0)
-        return {"first_send_at": now, "end_at": now + timedelta(days=30)}
+        return {"end_at": now + timedelta(days=30), "start": "start"}
+
+    def audience(self, data: dict[str, Any]) -> int:
+        chosen = data.get("recipients")
+        return selectors.audience_size(
+            owner_id=self.user.pk,
+            recipient_ids=None
+            if data.get("all_recipients") or chosen is None
+            else [r.pk for r in chosen],
+        )
+
+    def outcome(self, data: dict[str, Any]) -> str:
+        return selectors.save_outcome(
+            count=self.audience(data),
+            start=data.get("start", True),
+            first_send_at=data.get("first_send_at"),
+            periodicity=data.get("periodicity") or Mailing.Periodicity.ONCE,
+            end_at=data.get("end_at"),
+        )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        form = context["form"]
+        data = form.cleaned_data if form.is_bound and not form.errors else {}
+        if not form.is_bound:
+            data = {"start": True, "recipients": []}
+        context["outcome"] = self.outcome(data) if data else ""
+        context["audience"] = self.audience(data) if data else 0
+        return context
+
+    def form_valid(self, form: BaseForm) -> HttpResponse:
+        data, now = form.cleaned_data, timezone.now()
+        sends_now = data["start"] and data["first_send_at"] <= now
+        # What the service would refuse anyway is refused first, next to its field.
+        acceptable = data["end_at"] > max(now, data["first_send_at"]) and (
+            data["all_recipients"] or data["recipients"]
+        )
+        # Confirmed for this many recipients: a change of recipients since asks again.
+        confirmed = self.request.POST.get("confirm_send") == str(self.audience(data))
+        if sends_now and acceptable and not confirmed:
+            # Ask first: the same form, what Save will do, and a button that says it.
+            return self.render_to_response(self.get_context_data(form=form, confirm_send=True))
+        return super().form_valid(form)
 
     def save(self, data: dict[str, Any]) -> Mailing:
-        return services.mailing_create(owner=self.user, **data)
+        mailing = services.mailing_create(owner=self.user, **data)
+        self.success_message = (
+            _("Mailing saved as a draft: nothing is sent until you schedule it or press Send now.")
+            if not data["start"]
+            else _("Mailing saved. It starts by itself at its first send time.")
+        )
+        return mailing
 
 
 class MailingUpdateView(MailingFormView):
     success_message = _("Mailing updated.")
+
+    def get_form(self, form_class: Any = None) -> BaseForm:
+        form = super().get_form(form_class)
+        form.fields.pop("start", None)  # a new mailing's choice only
+        return form
 
     def save(self, data: dict[str, Any]) -> Mailing:
         return services.mailing_update(user=self.user, mailing=self.object, **data)

@@ -242,8 +242,10 @@ def finish_completed(*, now: datetime | None = None) -> dict[str, int]:
     runs_closed = idle_runs.update(finished_at=now)
 
     still_open = Run.objects.filter(mailing=OuterRef("pk"), finished_at__isnull=True)
+    # A mailing that never started and has no next send is a draft: it waits for its owner.
     ending = Mailing.objects.exclude(status=Mailing.Status.FINISHED).filter(
-        ~Exists(still_open), Q(next_send_at__isnull=True) | Q(end_at__lte=now)
+        ~Exists(still_open),
+        Q(next_send_at__isnull=True, status=Mailing.Status.LAUNCHED) | Q(end_at__lte=now),
     )
     owners |= set(ending.values_list("owner_id", flat=True))
     mailings_finished = ending.update(

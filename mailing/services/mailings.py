@@ -29,12 +29,15 @@ def mailing_create(
     first_send_at: datetime,
     end_at: datetime,
     periodicity: str = Mailing.Periodicity.ONCE,
+    start: bool = True,
 ) -> Mailing:
     """Plan `message` for `recipients` (or, with `all_recipients`, every recipient `owner`
     has now) from `first_send_at`, once or every day, week or month until `end_at`.
 
     The mailing is stored with the plan every new mailing gets (`mailing.schedule`): the
-    scheduler starts it at `first_send_at`, at once when that is past. Raises
+    scheduler starts it at `first_send_at`, at once when that is past. With `start=False` it
+    is a draft: stored with no next send, so nothing is sent until its owner schedules it
+    or presses Send now. Raises
     PermissionDenied when `owner` may not write, and a ValidationError naming the field for
     a message or recipient that is not theirs, no recipient, an end that is not after the
     first send or already past, or an unknown periodicity."""
@@ -51,7 +54,10 @@ def mailing_create(
         end_at=end_at,
         periodicity=periodicity,
     )
-    # The plan is not set here: storing the mailing derives it (mailing.signals).
+    # The plan is not set here: storing the mailing derives it (mailing.signals); a draft
+    # gets an anchor and no next send, which that hook leaves as they are.
+    if not start:
+        mailing.schedule_anchor, mailing.next_send_at = first_send_at, None
     collect(errors, mailing, exclude=["owner", "message", "schedule_anchor"])
     mailing.save()
     _set_recipients(mailing, chosen, all_recipients=all_recipients)
