@@ -94,7 +94,7 @@ def test_a_draft_sends_nothing_and_is_never_finished_by_the_scheduler(user, clie
 
 
 def test_the_outcome_for_a_later_start_and_a_repeating_mailing(user, parts):
-    message, recipients = parts
+    _, recipients = parts
     later = timezone.now() + timedelta(days=2)
     count = selectors.audience_size(owner_id=user.pk, recipient_ids=[r.pk for r in recipients[:3]])
     text = selectors.save_outcome(
