@@ -18,11 +18,58 @@ DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 DATETIME_INPUT_FORMATS = [DATETIME_FORMAT, "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
 
 
+# Dates people may type, kept well inside what every database and every time zone can hold:
+# 0001-01-01 in a zone ahead of UTC, or 9999-12-31 behind it, has no UTC form, and a monthly
+# mailing near the end of 9999 has no next occurrence.
+MIN_YEAR, MAX_YEAR = 1900, 9000
+
+
+def validate_calendar_range(value: Any) -> None:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise forms.ValidationError(
+            _("Enter a date between the years %(min)d and %(max)d."),
+            code="out_of_range",
+            params={"min": MIN_YEAR, "max": MAX_YEAR},
+        )
+
+
 class DateTimeInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
     def __init__(self, attrs: dict | None = None) -> None:
         super().__init__(attrs=attrs, format=DATETIME_FORMAT)
+
+
+def _is_id(value: Any) -> bool:
+    """A primary key as a form may post it: plain ASCII digits that fit a database integer."""
+    text = str(value).strip()
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
+class IdChoiceField(forms.ModelChoiceField):
+    """A choice of the owner's rows whose posted id is refused as an invalid choice before
+    any query when it is no id at all ("²", thirty nines: SQLite cannot even take those)."""
+
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and not _is_id(value):
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            )
+        return super().to_python(value)
+
+
+class IdMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """`IdChoiceField` for several rows."""
+
+    def _check_values(self, value: Any) -> Any:
+        for item in value:
+            if not _is_id(item):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": item},
+                )
+        return super()._check_values(value)
 
 
 class LongSelectMultiple(forms.SelectMultiple):
@@ -73,13 +120,13 @@ class MessageForm(forms.Form):
 
 
 class MailingForm(forms.Form):
-    message = forms.ModelChoiceField(label=_("Message"), queryset=Message.objects.none())
+    message = IdChoiceField(label=_("Message"), queryset=Message.objects.none())
     all_recipients = forms.BooleanField(
         required=False,
         label=_("Send to all my recipients"),
         help_text=_("Every recipient you have now; the list below is then ignored."),
     )
-    recipients = forms.ModelMultipleChoiceField(
+    recipients = IdMultipleChoiceField(
         label=_("Recipients"),
         queryset=Recipient.objects.none(),
         required=False,
@@ -88,12 +135,14 @@ class MailingForm(forms.Form):
     )
     first_send_at = forms.DateTimeField(
         label=_("First send"),
+        validators=[validate_calendar_range],
         widget=DateTimeInput(),
         input_formats=DATETIME_INPUT_FORMATS,
         help_text=_("A time in the past sends at once when the mailing starts; Save asks first."),
     )
     end_at = forms.DateTimeField(
         label=_("End"),
+        validators=[validate_calendar_range],
         widget=DateTimeInput(),
         input_formats=DATETIME_INPUT_FORMATS,
         help_text=_("No occurrence is sent after this time."),
@@ -129,22 +178,31 @@ class MailingForm(forms.Form):
 
 class ScheduleForm(forms.Form):
     send_at = forms.DateTimeField(
-        label=_("Next send"), widget=DateTimeInput(), input_formats=[DATETIME_FORMAT]
+        label=_("Next send"),
+        widget=DateTimeInput(),
+        input_formats=[DATETIME_FORMAT],
+        validators=[validate_calendar_range],
     )
 
 
 class AttemptFilterForm(forms.Form):
-    mailing = forms.ModelChoiceField(
+    mailing = IdChoiceField(
         queryset=Mailing.objects.none(), required=False, empty_label=_("Any mailing")
     )
     status = forms.ChoiceField(
         choices=[("", _("Any status")), *Attempt.Status.choices], required=False
     )
     date_from = forms.DateField(
-        required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label=_("From"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_calendar_range],
     )
     date_to = forms.DateField(
-        required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label=_("To"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_calendar_range],
     )
 
     def __init__(self, *args, mailings, **kwargs) -> None:

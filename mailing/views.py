@@ -38,7 +38,14 @@ from core.roles import (
     is_manager,
     objects_for,
 )
-from core.views import DashboardMixin, ListPageMixin, OwnedObjectMixin, refuse, show_errors
+from core.views import (
+    DashboardMixin,
+    ListPageMixin,
+    OwnedObjectMixin,
+    query_id,
+    refuse,
+    show_errors,
+)
 
 from . import selectors, services
 from .forms import AttemptFilterForm, MailingForm, MessageForm, RecipientForm, ScheduleForm
@@ -159,7 +166,7 @@ class RecipientListView(ListPageMixin, TemplateView):
     template_name = "mailing/recipient_list.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        search = self.request.GET.get("q", "").strip()
+        search = self.search()
         return super().get_context_data(
             page_obj=selectors.recipient_page(
                 user=self.user, search=search, number=self.page_number()
@@ -207,7 +214,7 @@ class MessageListView(ListPageMixin, TemplateView):
     template_name = "mailing/message_list.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        search = self.request.GET.get("q", "").strip()
+        search = self.search()
         return super().get_context_data(
             page_obj=selectors.message_page(
                 user=self.user, search=search, number=self.page_number()
@@ -271,8 +278,7 @@ class MailingListView(ListPageMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         status = self.request.GET.get("status", "")
-        owner = self.request.GET.get("owner", "")
-        owner_id = int(owner) if owner.isdigit() else None
+        owner_id = query_id(self.request.GET.get("owner", ""))
         return super().get_context_data(
             page_obj=selectors.mailing_page(
                 user=self.user, status=status, owner_id=owner_id, number=self.page_number()

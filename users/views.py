@@ -56,7 +56,7 @@ class UserListView(ManagerRequiredMixin, ListPageMixin, TemplateView):
     template_name = "users/user_list.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        search = self.request.GET.get("q", "").strip()
+        search = self.search()
         blocked = self.request.GET.get("blocked", "")
         return super().get_context_data(
             page_obj=selectors.user_page(search=search, blocked=blocked, number=self.page_number()),
