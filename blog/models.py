@@ -6,6 +6,7 @@ from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from wagtail.admin.panels import FieldPanel
 from wagtail.fields import RichTextField, StreamField
 from wagtail.models import Page
@@ -21,12 +22,15 @@ CARD_FILTER = "fill-640x360"
 class BlogIndexPage(Page):
     """The blog: an introduction and its live posts, newest first, a page at a time."""
 
-    intro = RichTextField(blank=True)
+    intro = RichTextField(_("introduction"), blank=True)
 
     content_panels = Page.content_panels + [FieldPanel("intro")]
     parent_page_types = ["home.HomePage"]
     subpage_types = ["blog.BlogPage"]
     posts_per_page = 9
+
+    class Meta:
+        verbose_name = _("blog index page")
 
     def get_posts(self):
         return (
@@ -57,10 +61,10 @@ class BlogPage(Page):
 
     # Annotated: Wagtail's Page is untyped, so django-stubs does not infer fields of its subclasses.
     date_published: "models.DateField[date, date]" = models.DateField(
-        "publication date", default=timezone.localdate
+        _("publication date"), default=timezone.localdate
     )
     intro: "models.CharField[str, str]" = models.CharField(
-        max_length=250, help_text="One or two sentences shown in lists."
+        _("introduction"), max_length=250, help_text=_("One or two sentences shown in lists.")
     )
     cover_image: "models.ForeignKey[Any, Any]" = models.ForeignKey(
         "wagtailimages.Image",
@@ -68,8 +72,9 @@ class BlogPage(Page):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("cover image"),
     )
-    body = StreamField(BlogStreamBlock(), blank=True)
+    body = StreamField(BlogStreamBlock(), blank=True, verbose_name=_("body"))
 
     content_panels = Page.content_panels + [
         FieldPanel("date_published"),
@@ -88,6 +93,8 @@ class BlogPage(Page):
     allowed_http_methods = [HTTPMethod.GET, HTTPMethod.HEAD, HTTPMethod.OPTIONS]
 
     class Meta:
+        verbose_name = _("blog post")
+        verbose_name_plural = _("blog posts")
         indexes = [models.Index(fields=["-date_published"])]
 
     @property

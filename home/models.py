@@ -1,4 +1,5 @@
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 from wagtail.admin.panels import FieldPanel
 from wagtail.fields import RichTextField
 from wagtail.models import Page
@@ -13,11 +14,14 @@ class HomePage(Page):
     """The front page: an editable introduction, the site's campaign totals and three random
     blog posts."""
 
-    intro = RichTextField(blank=True)
+    intro = RichTextField(_("introduction"), blank=True)
 
     content_panels = Page.content_panels + [FieldPanel("intro")]
     subpage_types = ["blog.BlogIndexPage"]
     max_count = 1
+
+    class Meta:
+        verbose_name = _("home page")
 
     def get_context(self, request: HttpRequest, *args, **kwargs) -> dict:
         context = super().get_context(request, *args, **kwargs)

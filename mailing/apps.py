@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MailingConfig(AppConfig):
     name = "mailing"
-    verbose_name = "Campaigns"
+    verbose_name = _("Campaigns")
 
     def ready(self) -> None:
         # Signal receivers only. The scheduler is deliberately never started here: it runs

@@ -167,6 +167,13 @@ class MailingForm(forms.Form):
     def clean_start(self) -> bool:
         return self.cleaned_data.get("start") != "draft"
 
+    reply_to = forms.EmailField(
+        label=_("Reply-To"),
+        required=False,
+        max_length=254,
+        help_text=_("Where replies to this mailing go; empty: your own address."),
+    )
+
     def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only the owner's rows are offered, and only they validate: a tampered id is refused.
@@ -187,10 +194,15 @@ class ScheduleForm(forms.Form):
 
 class AttemptFilterForm(forms.Form):
     mailing = IdChoiceField(
-        queryset=Mailing.objects.none(), required=False, empty_label=_("Any mailing")
+        label=_("Mailing"),
+        queryset=Mailing.objects.none(),
+        required=False,
+        empty_label=_("Any mailing"),
     )
     status = forms.ChoiceField(
-        choices=[("", _("Any status")), *Attempt.Status.choices], required=False
+        label=_("Status"),
+        choices=[("", _("Any status")), *Attempt.Status.choices],
+        required=False,
     )
     date_from = forms.DateField(
         required=False,

@@ -22,7 +22,17 @@ from users.models import User
 
 from . import cache
 from .delivery import sendable_runs
-from .models import Attempt, DailyStat, Delivery, Heartbeat, Mailing, Message, Recipient, Run
+from .models import (
+    Attempt,
+    DailyStat,
+    Delivery,
+    Heartbeat,
+    Mailing,
+    Message,
+    Recipient,
+    Run,
+    Suppression,
+)
 
 PAGE_SIZE = 25
 # What pages show of an owner. Rows are cached (Redis in production), so their owner is
@@ -178,8 +188,10 @@ def _cached_page(
 
 
 def recipient_page(*, user: User, search: str = "", number: int | str = 1) -> Page:
-    """One page of the recipients `user` may see, optionally searched."""
-    recipients = _with_owner(objects_for(user, Recipient))
+    """One page of the recipients `user` may see, optionally searched; each with why and
+    since when its address is suppressed (`suppression_reason`, `suppressed_at`: None when
+    it is not)."""
+    recipients = _with_owner(objects_for(user, Recipient)).annotate(**_suppression_of_recipient())
     if search:
         recipients = recipients.filter(
             Q(email__icontains=search)
@@ -188,6 +200,25 @@ def recipient_page(*, user: User, search: str = "", number: int | str = 1) -> Pa
         )
     return _cached_page(
         user=user, name="recipients", queryset=recipients, params=search, number=number
+    )
+
+
+def _suppression_of_recipient() -> dict[str, Subquery]:
+    # lower(email) = lower(…): the (owner, lower(email)) unique index answers each row.
+    suppression = Suppression.objects.annotate(address=Lower("email")).filter(
+        owner_id=OuterRef("owner_id"), address=Lower(OuterRef("email"))
+    )
+    return {
+        "suppression_reason": Subquery(suppression.values("reason")[:1]),
+        "suppressed_at": Subquery(suppression.values("created_at")[:1]),
+    }
+
+
+def suppression_page(*, user: User, number: int | str = 1) -> Page:
+    """One page of the suppressed addresses `user` may see, the latest first."""
+    suppressions = _with_owner(objects_for(user, Suppression))
+    return _cached_page(
+        user=user, name="suppressions", queryset=suppressions, params="", number=number
     )
 
 
@@ -307,10 +338,12 @@ class Progress:
     pending: int
     running: bool
     finished_at: datetime | None = None
+    # Never sent: the address is suppressed (unsubscribed or bounced).
+    skipped: int = 0
 
     @property
     def done(self) -> int:
-        return self.sent + self.failed + self.cancelled
+        return self.sent + self.failed + self.cancelled + self.skipped
 
     @property
     def percent(self) -> int:
@@ -326,6 +359,7 @@ class Progress:
             "failed": self.failed,
             "cancelled": self.cancelled,
             "pending": self.pending,
+            "skipped": self.skipped,
             "percent": self.percent,
             "running": self.running,
             # The run's row in the page's runs table, kept in step by progress.js: its
@@ -336,6 +370,7 @@ class Progress:
                 "id": self.run_id,
                 "sent": self.sent,
                 "failed": self.failed + self.cancelled,
+                "skipped": self.skipped,
                 "total": self.total,
                 "finished": None
                 if self.finished_at is None
@@ -365,6 +400,7 @@ def latest_run_progress(*, mailing: Mailing) -> Progress:
         pending=pending,
         running=run.finished_at is None,
         finished_at=run.finished_at,
+        skipped=by_state.get(Delivery.State.SKIPPED, 0),
     )
 
 
@@ -378,10 +414,35 @@ def recent_runs(*, mailing: Mailing, limit: int = 10) -> list[Run]:
                 "deliveries",
                 filter=Q(deliveries__state__in=[Delivery.State.FAILED, Delivery.State.CANCELLED]),
             ),
+            skipped=Count("deliveries", filter=Q(deliveries__state=Delivery.State.SKIPPED)),
             total=Count("deliveries"),
         )
         .order_by("-created_at", "-pk")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class CapWait:
+    """Deliveries of a mailing's open run held back by the daily cap, and when they go."""
+
+    waiting: int
+    until: datetime
+
+
+def daily_cap_wait(*, mailing: Mailing) -> CapWait | None:
+    """What the daily sending cap holds back of `mailing`'s open run, if the cap is spent."""
+    from .delivery.caps import cap_reached_until
+
+    until = cap_reached_until()
+    if until is None:
+        return None
+    waiting = Delivery.objects.filter(
+        run__mailing=mailing,
+        run__finished_at__isnull=True,
+        state=Delivery.State.PENDING,
+        next_try_at__gte=until,
+    ).count()
+    return CapWait(waiting, until) if waiting else None
 
 
 def queued_count(*, mailing: Mailing) -> int:

@@ -23,8 +23,9 @@ aiosmtpd is a development dependency; production code never imports this module.
 import asyncio
 import socket
 import threading
+import time
 from collections import Counter, defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message as EmailMessage
 from typing import Any
@@ -36,6 +37,8 @@ class Received:
     rcpt_to: str
     data: bytes
     mail_options: tuple[str, ...] = ()
+    # When the server accepted it (time.time()): what rate tests measure.
+    at: float = field(default_factory=time.time)
 
     @property
     def message(self) -> EmailMessage:

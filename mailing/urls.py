@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import suppression_views, views
 
 app_name = "mailing"
 
@@ -11,6 +11,16 @@ urlpatterns = [
     path("recipients/<int:pk>/edit/", views.RecipientUpdateView.as_view(), name="recipient_update"),
     path(
         "recipients/<int:pk>/delete/", views.RecipientDeleteView.as_view(), name="recipient_delete"
+    ),
+    path(
+        "recipients/suppressed/",
+        suppression_views.SuppressionListView.as_view(),
+        name="suppression_list",
+    ),
+    path(
+        "recipients/suppressed/<int:pk>/lift/",
+        suppression_views.SuppressionLiftView.as_view(),
+        name="suppression_lift",
     ),
     path("messages/", views.MessageListView.as_view(), name="message_list"),
     path("messages/new/", views.MessageCreateView.as_view(), name="message_create"),

@@ -63,6 +63,7 @@ class OwnedPageMixin(OwnedObjectMixin, DashboardMixin):
         return {
             "object": obj,
             "model_name": self.model._meta.verbose_name,
+            "model_kind": self.model._meta.model_name,
             "cancel_url": reverse(self.list_url),
         }
 
@@ -133,8 +134,15 @@ class OwnedDeleteView(OwnedPageMixin, TemplateView):
         except ActionRefused as refusal:
             refuse(request, refusal)
             return redirect(request.path)
+        # One whole sentence per kind, so that each language can agree the verb with the noun.
+        deleted = {
+            "mailing": _("Mailing deleted."),
+            "message": _("Message deleted."),
+            "recipient": _("Recipient deleted."),
+        }.get(self.model._meta.model_name or "")
         name = capfirst(self.model._meta.verbose_name)
-        messages.success(request, gettext("%(name)s deleted.") % {"name": name})
+        text = deleted or gettext("%(name)s deleted.") % {"name": name}
+        messages.success(request, str(text))
         return redirect(self.list_url)
 
     def perform_delete(self, obj: Any) -> None:
@@ -304,6 +312,7 @@ class MailingDetailView(ListPageMixin, TemplateView):
             can_write=can_write(user, mailing),
             can_disable=can_manage(user, "disable") and not mailing.is_disabled,
             progress=selectors.latest_run_progress(mailing=mailing),
+            cap_wait=selectors.daily_cap_wait(mailing=mailing),
             runs=selectors.recent_runs(mailing=mailing),
             attempts=selectors.attempt_totals(stats=stats),
             per_day=selectors.attempts_per_day(stats=stats, days=14),

@@ -2,6 +2,8 @@
 all read-only (changes happen in the dashboard, through the owner)."""
 
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from wagtail_modeladmin.helpers import PermissionHelper
 from wagtail_modeladmin.options import ModelAdmin, ModelAdminGroup, modeladmin_register
 
@@ -79,9 +81,9 @@ class MailingAdmin(CampaignModelAdmin):
     )
 
     def state(self, obj: Mailing) -> str:
-        return "Disabled" if obj.is_disabled else obj.get_status_display()
+        return gettext("Disabled") if obj.is_disabled else obj.get_status_display()
 
-    state.short_description = "status"  # type: ignore[attr-defined]
+    state.short_description = _("status")  # type: ignore[attr-defined]
     state.admin_order_field = "status"  # type: ignore[attr-defined]
 
 
@@ -97,7 +99,7 @@ class AttemptAdmin(CampaignModelAdmin):
 
 @modeladmin_register
 class CampaignsAdminGroup(ModelAdminGroup):
-    menu_label = "Campaigns"
+    menu_label = _("Campaigns")
     menu_icon = "mail"
     menu_order = 300
     items = (MailingAdmin, MessageAdmin, RecipientAdmin, AttemptAdmin)

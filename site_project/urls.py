@@ -4,6 +4,8 @@ from wagtail import urls as wagtail_urls
 from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
+from mailing.unsubscribe_views import UnsubscribeView
+
 from .views import AllauthLoginRedirect, FaviconRedirect, csrf_token, set_language
 
 urlpatterns = [
@@ -19,6 +21,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("accounts/", include("users.urls")),
     path("dashboard/", include("mailing.urls")),
+    # The one-click unsubscribe link of campaign mail (mailing.unsubscribe.PATH_PREFIX).
+    path("u/<str:token>/", UnsubscribeView.as_view(), name="unsubscribe"),
     path("dashboard/users/", include("users.dashboard_urls")),
 ]
 

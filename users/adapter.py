@@ -4,6 +4,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
 from django.contrib import messages
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger(__name__)
 
@@ -11,8 +12,8 @@ logger = logging.getLogger(__name__)
 CONFIRMATION_SENT_MESSAGE = "account/messages/email_confirmation_sent.txt"
 # Extra message tag the "sent" pages look for (home.templatetags.ui_tags.mail_failed).
 MAIL_FAILED_TAG = "mail-failed"
-MAIL_FAILED_MESSAGE = (
-    "We could not send the email to {email}: our mail server is not reachable right now. "
+MAIL_FAILED_MESSAGE = _(
+    "We could not send the email to %(email)s: our mail server is not reachable right now. "
     "Please try again in a few minutes."
 )
 
@@ -49,7 +50,7 @@ class AccountAdapter(DefaultAccountAdapter):
             if request is not None:
                 request.account_mail_failed = True
                 messages.error(
-                    request, MAIL_FAILED_MESSAGE.format(email=email), extra_tags=MAIL_FAILED_TAG
+                    request, MAIL_FAILED_MESSAGE % {"email": email}, extra_tags=MAIL_FAILED_TAG
                 )
 
     def add_message(

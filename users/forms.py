@@ -20,7 +20,7 @@ class AvatarInput(forms.ClearableFileInput):
     """The current picture, a Bootstrap "remove" checkbox and the file input, on two lines."""
 
     template_name = "users/widgets/avatar_input.html"
-    initial_text = "Current"
+    initial_text = cast(str, _("Current"))
 
 
 class ProfileForm(forms.ModelForm):
@@ -44,8 +44,9 @@ class ProfileForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         # The byte limit is a setting; the model's help text cannot follow it.
         limit = filesizeformat(settings.AVATAR_MAX_BYTES)
-        pixels = f"{AVATAR_MAX_SIDE} by {AVATAR_MAX_SIDE} pixels"
-        self.fields["avatar"].help_text = f"JPEG, PNG, GIF or WebP, at most {limit} and {pixels}."
+        self.fields["avatar"].help_text = _(
+            "JPEG, PNG, GIF or WebP, at most %(limit)s and %(side)s by %(side)s pixels."
+        ) % {"limit": limit, "side": AVATAR_MAX_SIDE}
         cast(forms.ChoiceField, self.fields["language"]).choices = [
             ("", _("Your browser's language")),
             *settings.LANGUAGES,

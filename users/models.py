@@ -51,19 +51,23 @@ class User(AbstractUser):
     """A person with an account: signs in with a verified email address."""
 
     username = None  # type: ignore[assignment]  # email-only accounts
-    email = models.EmailField("email address", unique=True)
+    email = models.EmailField(_("email address"), unique=True)
     avatar = models.ImageField(
+        _("avatar"),
         upload_to="avatars/%Y/%m/",
         blank=True,
         validators=[validate_avatar_extension, validate_avatar_size, validate_avatar_image],
-        help_text="JPEG, PNG, GIF or WebP, at most 2 MB.",
+        help_text=_("JPEG, PNG, GIF or WebP, at most 2 MB."),
     )
-    phone = models.CharField(max_length=20, blank=True, validators=[validate_phone])
-    country = CountryField(blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[validate_phone])
+    country = CountryField(_("country"), blank=True)
     is_blocked = models.BooleanField(
+        _("blocked"),
         default=False,
-        help_text="A blocked user may sign in and read, but nothing of theirs is sent and "
-        "they cannot create, edit or send.",
+        help_text=_(
+            "A blocked user may sign in and read, but nothing of theirs is sent and "
+            "they cannot create, edit or send."
+        ),
     )
     language = models.CharField(
         _("language"),
@@ -79,9 +83,14 @@ class User(AbstractUser):
         validators=[validate_time_zone],
         help_text=_("Times you see and enter are in this time zone."),
     )
-    blocked_at = models.DateTimeField(null=True, blank=True)
+    blocked_at = models.DateTimeField(_("blocked at"), null=True, blank=True)
     blocked_by = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("blocked by"),
     )
 
     USERNAME_FIELD = "email"
@@ -94,7 +103,9 @@ class User(AbstractUser):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="users_user_email_ci_unique"),
         ]
-        permissions = [("block_user", "Can block and unblock users")]
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        permissions = [("block_user", _("Can block and unblock users"))]
 
     def __str__(self) -> str:
         return self.email

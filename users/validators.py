@@ -25,7 +25,7 @@ validate_avatar_extension = FileExtensionValidator(AVATAR_EXTENSIONS)
 
 validate_phone = RegexValidator(
     r"^\+?[0-9][0-9 ()\-]{5,18}[0-9]$",
-    "Enter a phone number of digits, spaces, brackets or dashes, like +44 20 7946 0958.",
+    _("Enter a phone number of digits, spaces, brackets or dashes, like +44 20 7946 0958."),
 )
 
 
@@ -36,7 +36,7 @@ def validate_avatar_size(file) -> None:
         return
     if file.size > settings.AVATAR_MAX_BYTES:
         raise ValidationError(
-            "The image is %(size)s; the largest allowed is %(limit)s.",
+            _("The image is %(size)s; the largest allowed is %(limit)s."),
             params={
                 "size": filesizeformat(file.size),
                 "limit": filesizeformat(settings.AVATAR_MAX_BYTES),
@@ -57,20 +57,22 @@ def validate_avatar_image(file) -> None:
             kind, (width, height) = image.format, image.size
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError):
         raise ValidationError(
-            "This file is not an image we can read.", code="invalid_image"
+            _("This file is not an image we can read."), code="invalid_image"
         ) from None
     finally:
         file.seek(0)
     if kind not in AVATAR_FORMATS:
         raise ValidationError(
-            "This is a %(kind)s image; upload a JPEG, PNG, GIF or WebP picture.",
-            params={"kind": kind or "unknown"},
+            _("This is a %(kind)s image; upload a JPEG, PNG, GIF or WebP picture."),
+            params={"kind": kind or _("unknown")},
             code="invalid_image_format",
         )
     if max(width, height) > AVATAR_MAX_SIDE:
         raise ValidationError(
-            "The picture is %(width)s by %(height)s pixels; the largest allowed is "
-            "%(side)s by %(side)s.",
+            _(
+                "The picture is %(width)s by %(height)s pixels; the largest allowed is "
+                "%(side)s by %(side)s."
+            ),
             params={"width": width, "height": height, "side": AVATAR_MAX_SIDE},
             code="image_too_large",
         )

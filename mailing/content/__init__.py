@@ -10,8 +10,8 @@ The delivery engine asks twice, and only through this module:
 
 The bytes are the message as SMTP's DATA carries it: CRLF line ends, dot-stuffed
 (`dot_stuff`), ending in CRLF, without the final ".". Per-recipient headers (To, Message-ID,
-Date; later List-Unsubscribe / List-Unsubscribe-Post, and a DKIM-Signature over the final
-message) are made by `render`; `plain.PlainMessage.recipient_headers` is where they go today.
+Date, List-Unsubscribe / List-Unsubscribe-Post, and a DKIM-Signature over the final message)
+are made by `identity.Envelope`, which every message class calls from `render`.
 
 `prepare` raises (anything) when the message cannot be built; the engine then fails each of
 the run's deliveries once with the reason instead of retrying what no retry can fix. An
@@ -24,8 +24,6 @@ pipeline (Markdown, sanitised HTML, inlined CSS, a text part, per-recipient vari
 
 import re
 from typing import TYPE_CHECKING, NamedTuple, Protocol
-
-from django.conf import settings
 
 if TYPE_CHECKING:
     from mailing.models import Run
@@ -61,15 +59,14 @@ def prepare(run: "Run") -> PreparedMessage:
 
     Reads `run.mailing.message` and `run.mailing.owner`: load them with the run
     (`select_related("mailing__message", "mailing__owner")`)."""
+    from .identity import Envelope
     from .plain import PlainMessage
 
     mailing = run.mailing
     return PlainMessage(
         subject=mailing.message.subject,
         body=mailing.message.body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        reply_to=mailing.owner.email,
-        run_id=run.pk,
+        envelope=Envelope.for_run(run),
     )
 
 

@@ -15,6 +15,7 @@ senders fills it in (`reserve` may ask for a short wait or defer the claim to a 
 `Policy` is what the sender holds: both, built once per delivery pass from settings.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -39,6 +40,9 @@ class Decision(NamedTuple):
     note: str
     # The reply asked us to slow down (a provider's rate limit); `Policy.judge` tells the throttle.
     throttling: bool = False
+    # A bounce that suppresses the address (`suppression.suppress_bounces`): "now" (no such
+    # mailbox), "after_limit" (another permanent failure: after MAILING_BOUNCE_LIMIT in a row).
+    bounce: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -69,7 +73,9 @@ class RetryPolicy:
             return Decision(SENT, None, str(reply))
         tries += 1
         if self.is_permanent(reply) or tries >= self.max_tries:
-            return Decision(FAILED, None, str(reply), self.is_throttling(reply))
+            return Decision(
+                FAILED, None, str(reply), self.is_throttling(reply), self.bounce_of(reply)
+            )
         retry_at = at + timedelta(seconds=self.retry_base_seconds * 2 ** (tries - 1))
         # The local time of day, as the owner reads the report.
         note = f"{reply} (try {tries} of {self.max_tries}; next at {timezone.localtime(retry_at):%H:%M:%S})"
@@ -83,9 +89,36 @@ class RetryPolicy:
 
     @staticmethod
     def is_throttling(reply: Reply) -> bool:
-        """A reply that means "you are sending too fast" (421/45x with rate wording); none is
-        recognised yet, so no reply slows the senders down."""
-        return False
+        """A reply that means "you are sending too fast": 421, 450, 451, 452 or 454 with
+        rate or "too many" wording (a greylisting 451 is not one)."""
+        return reply.code in _THROTTLING_CODES and bool(_THROTTLING_TEXT.search(reply.text))
+
+    @staticmethod
+    def bounce_of(reply: Reply) -> str | None:
+        """Whether a permanent failure suppresses the address: "now" when the server says the
+        mailbox does not exist (5.1.1, 5.1.2, 5.1.10, or a 550 saying so), "after_limit" for
+        another 5xx to the recipient or the message, None for anything else (4xx, refusals of
+        our session, failures no server gave)."""
+        if not 500 <= reply.code < 600 or reply.session:
+            return None
+        if _NO_MAILBOX_STATUS.search(reply.text) or (
+            reply.code == 550 and _NO_MAILBOX_TEXT.search(reply.text)
+        ):
+            return "now"
+        return "after_limit"
+
+
+_THROTTLING_CODES = frozenset({421, 450, 451, 452, 454})
+_THROTTLING_TEXT = re.compile(
+    r"\brate\b|rate.?limit|too many|too fast|throttl|slow down", re.IGNORECASE
+)
+_NO_MAILBOX_STATUS = re.compile(r"(?<![\d.])5\.1\.(?:1|2|10)(?![\d.])")
+_NO_MAILBOX_TEXT = re.compile(
+    r"mailbox (?:unavailable|not found|does not exist|unknown)|no such (?:user|mailbox|recipient)"
+    r"|user unknown|unknown (?:user|recipient|mailbox)|does not exist|recipient not found"
+    r"|address rejected",
+    re.IGNORECASE,
+)
 
 
 class Hold(NamedTuple):
@@ -126,7 +159,9 @@ class Policy:
 
     @classmethod
     def from_settings(cls) -> "Policy":
-        return cls(retry=RetryPolicy.from_settings(), throttle=Throttle())
+        from .caps import SharedThrottle  # it fills in this module's seam
+
+        return cls(retry=RetryPolicy.from_settings(), throttle=SharedThrottle.from_settings())
 
     def judge(self, reply: Reply, *, tries: int, at: datetime) -> Decision:
         """`RetryPolicy.decide`, and the throttle told when the reply asked us to slow down."""

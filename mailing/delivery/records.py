@@ -8,6 +8,7 @@ statements in a transaction. Nothing here decides anything: each outcome carries
 policy's `Decision`.
 """
 
+import logging
 import threading
 import uuid
 import weakref
@@ -24,6 +25,8 @@ from .policy import SENT, Decision
 
 if TYPE_CHECKING:
     from .queue import Claimed
+
+logger = logging.getLogger("mailing.delivery")
 
 CLAIMED = Delivery.State.CLAIMED
 SUCCESS, FAILURE = Attempt.Status.SUCCESS, Attempt.Status.FAILURE
@@ -66,7 +69,20 @@ def write_outcomes(outcomes: list[Outcome]) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     for outcome in outcomes:
         counts[outcome.decision.state] += 1
+    if any(outcome.decision.bounce for outcome in outcomes):
+        _suppress_bounces(outcomes)
     return counts
+
+
+def _suppress_bounces(outcomes: list[Outcome]) -> None:
+    """Bounces become suppressions once their records are committed; a failure here loses
+    no record (the next bounce of the address suppresses it)."""
+    from .suppression import suppress_bounces  # it builds on this module
+
+    try:
+        suppress_bounces(outcomes)
+    except DatabaseError:
+        logger.exception("delivery.suppression_failed", extra={"count": len(outcomes)})
 
 
 def _write(outcomes: list[Outcome], *, recipients: set[int] | None = None) -> None:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from .. import cache, schedule
 from ..models import Delivery, Mailing, Run
 from .records import db_datetime, record_cancellations
+from .suppression import skip_suppressed
 
 logger = logging.getLogger("mailing.delivery")
 
@@ -177,6 +178,8 @@ def _open_run(*, mailing: Mailing, occurrence: datetime, trigger: str, now: date
         mailing=mailing, occurrence=occurrence, defaults={"trigger": trigger, "created_at": now}
     )
     queued = _enqueue(run=run, now=now) if created else 0
+    # Suppressed addresses (unsubscribed, bounced) are queued as skipped, never sent.
+    skipped = skip_suppressed(run_id=run.pk, owner_id=mailing.owner_id) if queued else 0
     mailing.status = Mailing.Status.LAUNCHED
     mailing.save(update_fields=["status", "next_send_at", "updated_at"])
     cache.bump(owner_id=mailing.owner_id)
@@ -188,6 +191,7 @@ def _open_run(*, mailing: Mailing, occurrence: datetime, trigger: str, now: date
             "trigger": trigger,
             "occurrence": occurrence.isoformat(),
             "deliveries": queued,
+            "skipped": skipped,
         },
     )
     return run

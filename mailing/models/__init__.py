@@ -7,6 +7,7 @@ rows. The delivery engine in `mailing.delivery` is the only code that moves deli
 """
 
 from .campaigns import Mailing, Message, OwnedModel, Recipient, Suppression
+from .deliverability import SendBudget
 from .delivery import Attempt, DailyStat, Delivery, Run
 from .operations import Heartbeat
 
@@ -20,5 +21,6 @@ __all__ = [
     "OwnedModel",
     "Recipient",
     "Run",
+    "SendBudget",
     "Suppression",
 ]

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..validators import validate_name, validate_single_line
@@ -16,9 +17,14 @@ class OwnedModel(models.Model):
     # delivery records below reach it through their mailing.
     owner_lookup: ClassVar[str] = "owner"
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("owner"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         abstract = True
@@ -27,11 +33,13 @@ class OwnedModel(models.Model):
 class Recipient(OwnedModel):
     """A person a user mails; the address is unique per owner, whatever its case."""
 
-    email = models.EmailField(max_length=254)
-    full_name = models.CharField(max_length=200, validators=[validate_name])
-    comment = models.TextField(blank=True)
+    email = models.EmailField(_("email"), max_length=254)
+    full_name = models.CharField(_("full name"), max_length=200, validators=[validate_name])
+    comment = models.TextField(_("comment"), blank=True)
 
     class Meta:
+        verbose_name = _("recipient")
+        verbose_name_plural = _("recipients")
         ordering = ["email", "pk"]
         constraints = [
             models.UniqueConstraint(
@@ -55,12 +63,14 @@ class Suppression(OwnedModel):
         UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
         BOUNCED = "bounced", _("Bounced")
 
-    email = models.EmailField(max_length=254)
-    reason = models.CharField(max_length=20, choices=Reason.choices)
+    email = models.EmailField(_("email"), max_length=254)
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
     # What caused it, for the owner: the server's reply to a bounce, the page of an unsubscribe.
-    detail = models.TextField(blank=True)
+    detail = models.TextField(_("detail"), blank=True)
 
     class Meta:
+        verbose_name = _("suppressed address")
+        verbose_name_plural = _("suppressed addresses")
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.UniqueConstraint(
@@ -75,10 +85,12 @@ class Suppression(OwnedModel):
 class Message(OwnedModel):
     """A subject and a plain-text body that mailings send."""
 
-    subject = models.CharField(max_length=255, validators=[validate_single_line])
-    body = models.TextField()
+    subject = models.CharField(_("subject"), max_length=255, validators=[validate_single_line])
+    body = models.TextField(_("body"))
 
     class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["owner", "-created_at"])]
 
@@ -90,44 +102,55 @@ class Mailing(OwnedModel):
     """A message sent to a set of recipients once or every day, week or month until `end_at`."""
 
     class Periodicity(models.TextChoices):
-        ONCE = "once", "Once"
-        DAILY = "daily", "Daily"
-        WEEKLY = "weekly", "Weekly"
-        MONTHLY = "monthly", "Monthly"
+        ONCE = "once", _("Once")
+        DAILY = "daily", _("Daily")
+        WEEKLY = "weekly", _("Weekly")
+        MONTHLY = "monthly", _("Monthly")
 
     class Status(models.TextChoices):
-        CREATED = "created", "Created"
-        LAUNCHED = "launched", "Launched"
-        FINISHED = "finished", "Finished"
+        CREATED = "created", _("Created")
+        LAUNCHED = "launched", _("Launched")
+        FINISHED = "finished", _("Finished")
 
     # RESTRICT, not PROTECT: a message in use cannot be deleted on its own, but it goes with
     # its mailings when both are deleted together (their owner's account is deleted).
-    message = models.ForeignKey(Message, on_delete=models.RESTRICT, related_name="mailings")
-    recipients = models.ManyToManyField(Recipient, related_name="mailings")
-    first_send_at = models.DateTimeField("first send")
-    end_at = models.DateTimeField("end")
-    periodicity = models.CharField(
-        max_length=10, choices=Periodicity.choices, default=Periodicity.ONCE
+    message = models.ForeignKey(
+        Message, on_delete=models.RESTRICT, related_name="mailings", verbose_name=_("message")
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
+    recipients = models.ManyToManyField(
+        Recipient, related_name="mailings", verbose_name=_("recipients")
+    )
+    first_send_at = models.DateTimeField(_("first send"))
+    end_at = models.DateTimeField(_("end"))
+    periodicity = models.CharField(
+        _("periodicity"), max_length=10, choices=Periodicity.choices, default=Periodicity.ONCE
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.CREATED
+    )
+    # Where replies go instead of the owner's address (empty: the owner's).
+    reply_to = models.EmailField(_("Reply-To"), max_length=254, blank=True)
     # Occurrences are counted from the anchor (first_send_at, or the time the owner last
     # scheduled); next_send_at is the next one the scheduler will start, None when none is left.
-    schedule_anchor = models.DateTimeField()
-    next_send_at = models.DateTimeField(null=True, blank=True)
-    is_disabled = models.BooleanField("disabled by a manager", default=False)
-    disabled_at = models.DateTimeField(null=True, blank=True)
+    schedule_anchor = models.DateTimeField(_("schedule anchor"))
+    next_send_at = models.DateTimeField(_("next send"), null=True, blank=True)
+    is_disabled = models.BooleanField(_("disabled by a manager"), default=False)
+    disabled_at = models.DateTimeField(_("disabled at"), null=True, blank=True)
     disabled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        verbose_name=_("disabled by"),
     )
     # Paused by its owner: its queue is held (not cancelled) and no occurrence starts until
     # it is resumed (`mailing.services.mailing_pause` / `mailing_resume`).
     paused_at = models.DateTimeField("paused", null=True, blank=True)
 
     class Meta:
+        verbose_name = _("mailing")
+        verbose_name_plural = _("mailings")
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.CheckConstraint(
@@ -145,12 +168,12 @@ class Mailing(OwnedModel):
             ),
         ]
         permissions = [
-            ("view_all_campaigns", "Can view every user's campaigns (read-only)"),
-            ("disable_mailing", "Can disable any mailing"),
+            ("view_all_campaigns", _("Can view every user's campaigns (read-only)")),
+            ("disable_mailing", _("Can disable any mailing")),
         ]
 
     def __str__(self) -> str:
-        return f"Mailing #{self.pk}"
+        return gettext("Mailing #%(number)s") % {"number": self.pk}
 
     @property
     def is_active(self) -> bool:

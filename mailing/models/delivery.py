@@ -8,6 +8,8 @@ from typing import ClassVar
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .campaigns import Mailing, Recipient
 
@@ -16,19 +18,23 @@ class Run(models.Model):
     """One occurrence of a mailing: the queue of one delivery per recipient."""
 
     class Trigger(models.TextChoices):
-        SCHEDULE = "schedule", "Schedule"
-        MANUAL = "manual", "Send now"
+        SCHEDULE = "schedule", pgettext_lazy("what started a run", "Schedule")
+        MANUAL = "manual", pgettext_lazy("what started a run", "Send now")
 
     owner_lookup: ClassVar[str] = "mailing__owner"
-    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="runs")
-    occurrence = models.DateTimeField()
-    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    mailing = models.ForeignKey(
+        Mailing, on_delete=models.CASCADE, related_name="runs", verbose_name=_("mailing")
+    )
+    occurrence = models.DateTimeField(_("occurrence"))
+    trigger = models.CharField(_("started by"), max_length=10, choices=Trigger.choices)
     created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    cancelled_at = models.DateTimeField(null=True, blank=True)
-    cancel_reason = models.CharField(max_length=200, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
+    cancel_reason = models.CharField(_("cancel reason"), max_length=200, blank=True)
 
     class Meta:
+        verbose_name = _("run")
+        verbose_name_plural = _("runs")
         ordering = ["-occurrence", "-pk"]
         constraints = [
             models.UniqueConstraint(
@@ -51,11 +57,13 @@ class Delivery(models.Model):
     """The queue row for one recipient of one run; only `mailing.delivery` changes it."""
 
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        CLAIMED = "claimed", "Being sent"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending", _("Pending")
+        CLAIMED = "claimed", _("Being sent")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+        # Never sent: the address is suppressed for the owner (the attempt says why).
+        SKIPPED = "skipped", _("Skipped")
 
     owner_lookup: ClassVar[str] = "run__mailing__owner"
     # No index of its own: the unique (run, recipient) and the queue index start with run,
@@ -64,7 +72,9 @@ class Delivery(models.Model):
         Run, on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
     recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="+")
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.PENDING
+    )
     tries = models.PositiveSmallIntegerField(default=0)
     next_try_at = models.DateTimeField(default=timezone.now)
     claim_token = models.UUIDField(null=True, blank=True)
@@ -98,7 +108,8 @@ class Delivery(models.Model):
                 name="mailing_delivery_claim_idx",
             ),
         ]
-        verbose_name_plural = "deliveries"
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
 
     def __str__(self) -> str:
         return f"Delivery #{self.pk} ({self.state})"
@@ -108,8 +119,9 @@ class Attempt(models.Model):
     """One try to deliver a mailing to a recipient, with the mail server's reply."""
 
     class Status(models.TextChoices):
-        SUCCESS = "success", "Success"
-        FAILURE = "failure", "Failure"
+        SUCCESS = "success", _("Success")
+        FAILURE = "failure", _("Failure")
+        SKIPPED = "skipped", _("Skipped")
 
     owner_lookup: ClassVar[str] = "mailing__owner"
     # Indexed through the (mailing, …) indexes below; one index fewer to write per attempt.
@@ -123,12 +135,14 @@ class Attempt(models.Model):
         Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"
     )
     # The address tried, kept when the recipient is later deleted.
-    email = models.EmailField(max_length=254)
-    attempted_at = models.DateTimeField(default=timezone.now)
-    status = models.CharField(max_length=10, choices=Status.choices)
-    server_response = models.TextField(blank=True)
+    email = models.EmailField(_("email"), max_length=254)
+    attempted_at = models.DateTimeField(_("time"), default=timezone.now)
+    status = models.CharField(_("result"), max_length=10, choices=Status.choices)
+    server_response = models.TextField(_("mail server's reply"), blank=True)
 
     class Meta:
+        verbose_name = _("attempt")
+        verbose_name_plural = _("attempts")
         ordering = ["-attempted_at", "-pk"]
         indexes = [
             models.Index(fields=["mailing", "-attempted_at"]),

@@ -12,6 +12,7 @@ state does not allow raises `ActionRefused`, whose text says why.
 * `actions`: mailing_send_now, mailing_schedule, mailing_stop, mailing_pause,
   mailing_resume, mailing_disable, mailing_enable, mailings_hold_for_blocked_owner,
   mailings_resume_for_unblocked_owner
+* `suppressions`: unsubscribe, suppression_lift
 """
 
 from core.refusals import ActionRefused
@@ -30,6 +31,7 @@ from .actions import (
 from .mailings import mailing_create, mailing_delete, mailing_update
 from .messages import message_create, message_delete, message_update
 from .recipients import DUPLICATE_EMAIL, recipient_create, recipient_delete, recipient_update
+from .suppressions import suppression_lift, unsubscribe
 
 __all__ = [
     "DUPLICATE_EMAIL",
@@ -52,4 +54,6 @@ __all__ = [
     "recipient_create",
     "recipient_delete",
     "recipient_update",
+    "suppression_lift",
+    "unsubscribe",
 ]

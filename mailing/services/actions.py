@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from core.refusals import ActionRefused
 from core.roles import ensure_can_manage, ensure_can_write
@@ -80,7 +80,7 @@ def mailing_stop(*, user: User, mailing: Mailing) -> int:
     current = Mailing.objects.select_for_update().get(pk=mailing.pk)
     if current.status == Mailing.Status.FINISHED and not in_flight([current]):
         raise ActionRefused(gettext("This mailing has already finished."))
-    cancelled = _stop(mailing, reason="stopped by the owner")
+    cancelled = _stop(mailing, reason=gettext_noop("stopped by the owner"))
     Mailing.objects.filter(pk=mailing.pk).update(paused_at=None)  # a stop ends a pause too
     log_event(mailing, "stopped", user, cancelled=cancelled)
     return cancelled
@@ -105,7 +105,7 @@ def mailing_disable(*, manager: User, mailing: Mailing) -> int:
     )
     mailing.refresh_from_db(fields=["is_disabled", "disabled_at", "disabled_by"])
     cancelled = delivery.cancel_runs(
-        runs=Run.objects.filter(mailing=mailing), reason="disabled by a manager"
+        runs=Run.objects.filter(mailing=mailing), reason=gettext_noop("disabled by a manager")
     )
     cache.bump(owner_id=mailing.owner_id)
     log_event(mailing, "disabled", manager, cancelled=cancelled, owner_id=mailing.owner_id)

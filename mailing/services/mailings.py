@@ -30,6 +30,7 @@ def mailing_create(
     end_at: datetime,
     periodicity: str = Mailing.Periodicity.ONCE,
     start: bool = True,
+    reply_to: str = "",
 ) -> Mailing:
     """Plan `message` for `recipients` (or, with `all_recipients`, every recipient `owner`
     has now) from `first_send_at`, once or every day, week or month until `end_at`.
@@ -53,6 +54,7 @@ def mailing_create(
         first_send_at=first_send_at,
         end_at=end_at,
         periodicity=periodicity,
+        reply_to=reply_to.strip(),
     )
     # The plan is not set here: storing the mailing derives it (mailing.signals); a draft
     # gets an anchor and no next send, which that hook leaves as they are.
@@ -77,6 +79,7 @@ def mailing_update(
     first_send_at: datetime | None = None,
     end_at: datetime | None = None,
     periodicity: str | None = None,
+    reply_to: str | None = None,
 ) -> Mailing:
     """Change what is given of `mailing` (None leaves a field as it is; `all_recipients`
     sends to every recipient the owner has now) and return the stored mailing.
@@ -113,6 +116,9 @@ def mailing_update(
     if end_at is not None and not schedule.same_minute(end_at, current.end_at):
         current.end_at = end_at
         changed.append("end_at")
+    if reply_to is not None and reply_to.strip() != current.reply_to:
+        current.reply_to = reply_to.strip()
+        changed.append("reply_to")
 
     errors: Errors = {}
     _check_ownership(errors, owner_id=current.owner_id, message=message, recipients=chosen or [])

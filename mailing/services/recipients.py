@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from core.refusals import ActionRefused
@@ -97,7 +97,9 @@ def recipient_delete(*, user: User, recipient: Recipient) -> None:
             gettext("A message to this recipient is being sent right now; try again shortly.")
         )
     # Queued deliveries to them are recorded as not sent rather than vanishing silently.
-    delivery.cancel_deliveries_to(recipient_id=recipient.pk, reason="the recipient was deleted")
+    delivery.cancel_deliveries_to(
+        recipient_id=recipient.pk, reason=gettext_noop("the recipient was deleted")
+    )
     owner_id, pk = recipient.owner_id, recipient.pk
     recipient.delete()
     cache.bump(owner_id=owner_id)

@@ -14,7 +14,14 @@ from mailing.models import Message, Recipient
 
 pytestmark = pytest.mark.django_db
 
-UNICODE_DIGITS = ["²", "١٢", "٣", "\U0001d7d9", "½", "\u0660"]  # double-struck one, Arabic-Indic zero
+UNICODE_DIGITS = [
+    "²",
+    "١٢",
+    "٣",
+    "\U0001d7d9",
+    "½",
+    "\u0660",
+]  # double-struck one, Arabic-Indic zero
 HUGE = ["9" * 30, "-1", "1e309", "99999999999999999999", "0x10", " 1 "]
 NUL = ["a\x00b", "\x00", "%00"]
 DATES = ["0001-01-01", "9999-12-31", "0000-00-00", "10000-01-01", "2024-02-30"]

@@ -349,6 +349,22 @@ MAILING_TICK_SECONDS = env_int("MAILING_TICK_SECONDS", 5)
 # before "@" is not ASCII accepted (they are refused at entry otherwise, with the reason).
 MAILING_SMTPUTF8 = env_bool("MAILING_SMTPUTF8", False)
 
+# --- Deliverability (mailing.content.identity, mailing.delivery.caps) --------------------------
+# A permanent failure other than "no such mailbox" suppresses the address after this many in a
+# row (across runs); "no such mailbox" (5.1.1, 5.1.2, 5.1.10) suppresses at once.
+MAILING_BOUNCE_LIMIT = env_int("MAILING_BOUNCE_LIMIT", 3)
+# Sending caps per SMTP account, shared by every sender process (0: no cap).
+MAILING_RATE_PER_SECOND = env_int("MAILING_RATE_PER_SECOND", 0)
+MAILING_DAILY_CAP = env_int("MAILING_DAILY_CAP", 0)
+# After a throttling reply (421/45x "too many", "rate") every sender halves its rate this long.
+MAILING_SLOW_DOWN_SECONDS = env_int("MAILING_SLOW_DOWN_SECONDS", 60)
+# A mailbox that unsubscribes whoever writes to it: adds a mailto: to List-Unsubscribe.
+MAILING_UNSUBSCRIBE_MAILBOX = env_str("MAILING_UNSUBSCRIBE_MAILBOX")
+# DKIM signing of campaign mail (off unless all three are set; most relays sign themselves).
+DKIM_DOMAIN = env_str("DKIM_DOMAIN")
+DKIM_SELECTOR = env_str("DKIM_SELECTOR")
+DKIM_PRIVATE_KEY = env_str("DKIM_PRIVATE_KEY")  # a path to a PEM RSA private key
+
 # --- Internationalisation ---------------------------------------------------------------------
 # The site's language for a visitor who has not chosen one and whose browser asks for neither
 # of LANGUAGES: `ru` (the service's first users write Russian) or `en`.

@@ -7,18 +7,13 @@
   if (!card) return;
   const url = card.dataset.progressUrl;
   const field = (name) => card.querySelector(`[data-progress="${name}"]`);
-  const states = {
-    sending: card.dataset.stateSending || "sending…",
-    done: card.dataset.stateDone || "done",
-    none: card.dataset.stateNone || "not started",
-  };
   let idleChecks = 0;
   let wasRunning = card.dataset.running === "true";
 
   function renderRow(run) {
     const row = document.querySelector(`[data-run-id="${run.id}"]`);
     if (!row) return false;
-    for (const name of ["sent", "failed", "total"]) {
+    for (const name of ["sent", "failed", "skipped", "total"]) {
       const cell = row.querySelector(`[data-run-cell="${name}"]`);
       if (cell) cell.textContent = run[name];
     }
@@ -34,10 +29,16 @@
     bar.parentElement.setAttribute("aria-valuenow", data.percent);
     bar.classList.toggle("progress-bar-animated", data.running);
     bar.classList.toggle("progress-bar-striped", data.running);
-    for (const name of ["sent", "failed", "cancelled", "pending", "total"]) {
+    for (const name of ["sent", "failed", "cancelled", "skipped", "pending", "total"]) {
       field(name).textContent = data[name];
     }
-    field("state").textContent = data.run_id ? (data.running ? states.sending : states.done) : states.none;
+    // The words come from the page (data-label-*), in the page's language.
+    const labels = card.dataset;
+    field("state").textContent = data.run_id
+      ? data.running
+        ? labels.labelSending || "sending…"
+        : labels.labelDone || "done"
+      : labels.labelNotStarted || "not started";
     if (data.run && !renderRow(data.run)) field("refresh").classList.remove("d-none");
   }
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailing', '0005_suppression'),
+        ('mailing', '0006_deliverability_skipped_budget'),
     ]
 
     operations = [
