@@ -36,6 +36,7 @@ def edit_form(mailing: Mailing, **changes) -> dict:
         values[name] = timezone.localtime(values[name]).strftime(FORMAT)
     form = MailingForm(data=values, owner=mailing.owner)
     assert form.is_valid(), form.errors
+    form.cleaned_data.pop("start")  # a new mailing's choice: the edit page has no such field
     return form.cleaned_data
 
 
