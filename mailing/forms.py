@@ -69,7 +69,7 @@ class IdMultipleChoiceField(forms.ModelMultipleChoiceField):
                     code="invalid_choice",
                     params={"value": item},
                 )
-        return super()._check_values(value)
+        return super()._check_values(value)  # type: ignore[misc]  # Django's, not in the stubs
 
 
 class LongSelectMultiple(forms.SelectMultiple):

@@ -571,11 +571,11 @@ def save_outcome(
         )
     text %= names
     if periodicity != Mailing.Periodicity.ONCE and end_at is not None:
-        repeats = {
+        repeats: str | None = {
             Mailing.Periodicity.DAILY: gettext("It repeats every day until %(end)s."),
             Mailing.Periodicity.WEEKLY: gettext("It repeats every week until %(end)s."),
             Mailing.Periodicity.MONTHLY: gettext("It repeats every month until %(end)s."),
-        }.get(periodicity)
+        }.get(periodicity)  # type: ignore[call-overload]  # a str from the form
         if repeats:
             text += " " + repeats % names
     return text

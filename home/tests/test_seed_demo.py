@@ -179,7 +179,7 @@ def test_the_demo_mailings_latest_run_agrees_with_its_runs_and_report(seeded):
 
     mailing = Mailing.objects.get(status=Mailing.Status.FINISHED, message__subject="Welcome aboard")
     attempts = Attempt.objects.filter(mailing=mailing)
-    runs = selectors.recent_runs(mailing=mailing, limit=100)
+    runs: list[Any] = selectors.recent_runs(mailing=mailing, limit=100)  # annotated rows
     progress = selectors.latest_run_progress(mailing=mailing)
 
     assert len(runs) == 13 and progress.run_id == runs[0].pk and not progress.running

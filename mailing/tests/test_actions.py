@@ -1,6 +1,7 @@
 """Send now, stop, schedule, manager disable and owner block, through the web pages."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -72,6 +73,7 @@ def test_the_progress_endpoint_reports_the_latest_run(
     assert (after["percent"], after["running"]) == (100, False)
     # The run's row in the runs table, as the page's script keeps it in step with the bar.
     [run] = selectors.recent_runs(mailing=mailing)
+    figures: Any = run  # annotated by the selector
     assert before["run"] == {
         "id": run.pk,
         "sent": 0,
@@ -81,9 +83,9 @@ def test_the_progress_endpoint_reports_the_latest_run(
         "finished": None,
     }
     assert (after["run"]["sent"], after["run"]["failed"], after["run"]["total"]) == (
-        run.sent,
-        run.failed,
-        run.total,
+        figures.sent,
+        figures.failed,
+        figures.total,
     )
     assert after["run"]["finished"] == f"{timezone.localtime(run.finished_at):%Y-%m-%d %H:%M}"
 
