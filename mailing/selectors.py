@@ -524,13 +524,16 @@ def audience_size(
     being written of the owner's `recipient_ids` (None: every recipient they have). The one
     count the form, Send now and Stop show; what a send resolves (lists, suppressions) is
     added here so that they all say the same."""
-    if mailing_id is not None:
-        return Mailing.recipients.through.objects.filter(
-            mailing_id=mailing_id, recipient__owner_id=owner_id
-        ).count()
     recipients = Recipient.objects.filter(owner_id=owner_id)
-    if recipient_ids is not None:
+    if mailing_id is not None:
+        recipients = recipients.filter(mailings=mailing_id)
+    elif recipient_ids is not None:
         recipients = recipients.filter(pk__in=list(recipient_ids))
+    # Suppressed addresses are skipped when a run is queued (`delivery.suppression`).
+    suppressed = Suppression.objects.filter(owner_id=owner_id).alias(key=Lower("email"))
+    recipients = recipients.alias(key=Lower("email")).exclude(
+        Exists(suppressed.filter(key=OuterRef("key")))
+    )
     return recipients.count()
 
 

@@ -108,3 +108,23 @@ def test_the_outcome_for_a_later_start_and_a_repeating_mailing(user, parts):
     assert text.startswith(f"Save starts it on {when}: it is sent to 3 recipients then.")
     assert "It repeats every week until" in text
     assert selectors.audience_size(owner_id=user.pk) == 5
+
+
+def test_the_count_leaves_out_suppressed_addresses(user, parts):
+    from mailing.models import Suppression
+
+    _, recipients = parts
+    Suppression.objects.create(owner=user, email="R1@example.org", reason="unsubscribed")
+    assert selectors.audience_size(owner_id=user.pk) == 4
+
+
+def test_send_now_and_stop_ask_in_the_dialog_with_the_count(user, client_for, make_mailing):
+    mailing = make_mailing(user, recipients=3, first_send_at=timezone.now() + timedelta(days=1))
+    page = client_for(user).get(reverse("mailing:mailing_detail", args=[mailing.pk])).content
+    text = page.decode()
+    assert f'data-confirm="Mailing #{mailing.pk} is sent to 3 recipients at once."' in text
+    assert 'data-confirm="0 queued messages are cancelled (recorded as not sent)' in text
+    assert 'id="confirm-modal"' in text and "<script>" not in text
+    delivery.start_run(mailing=mailing)
+    text = client_for(user).get(reverse("mailing:mailing_detail", args=[mailing.pk])).content
+    assert 'data-confirm="3 queued messages are cancelled' in text.decode()
