@@ -582,3 +582,8 @@ def save_outcome(
         if repeats:
             text += " " + repeats % names
     return text
+
+
+def mailings_using(*, message: Message, limit: int = 50) -> list[Mailing]:
+    """The mailings that send `message` (what keeps it from being deleted), newest first."""
+    return list(message.mailings.order_by("-created_at", "-pk")[:limit])

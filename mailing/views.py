@@ -125,7 +125,13 @@ class OwnedDeleteView(OwnedPageMixin, TemplateView):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         obj = self.get_object()
         self.offered(obj)
-        return self.render_to_response(self.get_context_data(**self.page_context(obj)))
+        return self.render_to_response(
+            self.get_context_data(**self.page_context(obj), **self.consequences(obj))
+        )
+
+    def consequences(self, obj: Any) -> dict[str, Any]:
+        """What the page says beside "deleted for good" (and whether it can be)."""
+        return {}
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         obj = self.get_object()
@@ -273,6 +279,10 @@ class MessageUpdateView(MessageFormView):
 class MessageDeleteView(OwnedDeleteView):
     model = Message
     list_url = "mailing:message_list"
+
+    def consequences(self, obj: Message) -> dict[str, Any]:
+        # Said on the page, before the button, not after it as a refusal.
+        return {"used_by": selectors.mailings_using(message=obj)}
 
     def perform_delete(self, obj: Message) -> None:
         services.message_delete(user=self.user, message=obj)

@@ -113,7 +113,6 @@ def test_the_outcome_for_a_later_start_and_a_repeating_mailing(user, parts):
 def test_the_count_leaves_out_suppressed_addresses(user, parts):
     from mailing.models import Suppression
 
-    _, recipients = parts
     Suppression.objects.create(owner=user, email="R1@example.org", reason="unsubscribed")
     assert selectors.audience_size(owner_id=user.pk) == 4
 
@@ -128,3 +127,15 @@ def test_send_now_and_stop_ask_in_the_dialog_with_the_count(user, client_for, ma
     delivery.start_run(mailing=mailing)
     text = client_for(user).get(reverse("mailing:mailing_detail", args=[mailing.pk])).content
     assert 'data-confirm="3 queued messages are cancelled' in text.decode()
+
+
+def test_deleting_a_message_in_use_says_so_on_the_confirmation_page(user, client_for, make_mailing):
+    mailing = make_mailing(user, recipients=1)
+    page = client_for(user).get(reverse("mailing:message_delete", args=[mailing.message_id]))
+    text = page.content.decode()
+    assert "This message is used by a mailing, so it cannot be deleted" in text
+    assert reverse("mailing:mailing_detail", args=[mailing.pk]) in text
+    assert 'type="submit">Delete' not in text
+    unused = Message.objects.create(owner=user, subject="Unused", body="B")
+    page = client_for(user).get(reverse("mailing:message_delete", args=[unused.pk]))
+    assert "will be deleted for good" in page.content.decode()
