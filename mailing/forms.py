@@ -156,7 +156,7 @@ class MailingForm(forms.Form):
     start = forms.ChoiceField(
         label=_("When saved"),
         choices=[
-            ("start", _("Start it: send at the first send time")),
+            ("start", _("Start it: send as planned")),
             ("draft", _("Keep it as a draft: send nothing until I schedule it or press Send now")),
         ],
         widget=forms.RadioSelect,
