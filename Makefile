@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test install install-dev messages browser lint check migrate seed scheduler \
-        bench-pages bench-send bench-web bench-redis-outage screenshots clean
+        bench-pages bench-send bench-import bench-web bench-redis-outage screenshots clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,14 @@ bench-send: install-dev
 	@createdb -h 127.0.0.1 -U postgres campaigns_bench_send
 	DATABASE_URL=$(BENCH_SEND_DB) $(PY) manage.py migrate --noinput -v0
 	DATABASE_URL=$(BENCH_SEND_DB) $(PY) manage.py bench_send $(BENCH_ARGS)
+
+BENCH_IMPORT_DB := postgres://postgres@127.0.0.1:5432/campaigns_bench_import
+## bench-import: rows/s of the CSV import of 100,000 recipients (preview and import) and peak RSS
+bench-import: install-dev
+	@psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'campaigns_bench_import'" | grep -q 1 \
+	  || createdb -h 127.0.0.1 -U postgres campaigns_bench_import
+	DATABASE_URL=$(BENCH_IMPORT_DB) $(PY) manage.py migrate --noinput -v0
+	DEBUG=false LOG_LEVEL=WARNING DATABASE_URL=$(BENCH_IMPORT_DB) $(PY) manage.py bench_import $(BENCH_ARGS)
 
 bench-web: install-dev
 	scripts/bench-web.sh

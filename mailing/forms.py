@@ -5,13 +5,13 @@ from typing import Any, cast
 from django import forms
 from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from core.roles import objects_for
 from users.models import User
 
-from .models import Attempt, Mailing, Message, Recipient
+from .models import Attempt, Mailing, Message, Recipient, RecipientList
 from .validators import validate_recipient_email
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
@@ -72,23 +72,105 @@ class IdMultipleChoiceField(forms.ModelMultipleChoiceField):
         return super()._check_values(value)  # type: ignore[misc]  # Django's, not in the stubs
 
 
-class LongSelectMultiple(forms.SelectMultiple):
-    """Django's `<select multiple>` (same element, attributes and options), written in one pass.
+class PickerInput(forms.Widget):
+    """A searchable picker of the owner's recipients or lists (static/js/picker.js): one
+    hidden input holding the chosen ids, comma-separated, and a search box that asks
+    `mailing:audience_search` for at most a page of matches.
 
-    Django renders every option through a template of its own: for an owner with 10,000
-    recipients that took the mailing form over a second. Plain options only (no groups), which
-    is all a queryset's choices are."""
+    The page carries the chosen ids and the labels of the first `SHOWN` of them, never every
+    row the owner has; one field however many are chosen, so choosing 10,000 stays one of
+    DATA_UPLOAD_MAX_NUMBER_FIELDS. Repeated fields of the same name (`name=1&name=2`) are read
+    too."""
+
+    SHOWN = 50
+    choices: Any = ()  # set by the ModelMultipleChoiceField: its queryset labels the chips
+
+    def __init__(self, *, kind: str, attrs: dict | None = None) -> None:
+        super().__init__(attrs=attrs)
+        self.kind = kind
+
+    def value_from_datadict(self, data, files, name) -> list[str]:
+        if hasattr(data, "getlist"):
+            values = data.getlist(name)
+        else:  # a plain dict: one value, or a list of them
+            value = data.get(name)
+            values = value if isinstance(value, (list, tuple)) else [value or ""]
+        return [part.strip() for value in values for part in str(value).split(",") if part.strip()]
+
+    def value_omitted_from_data(self, data, files, name) -> bool:
+        return name not in data
+
+    def format_value(self, value: Any) -> list[str]:  # type: ignore[override]
+        if value is None or value == "":
+            return []
+        if not isinstance(value, (list, tuple, set)):
+            value = [value]
+        return [str(getattr(item, "pk", item)) for item in value]
+
+    def id_for_label(self, id_: str) -> str:
+        # The label names the search box, the one control a person types in.
+        return f"{id_}_search" if id_ else id_
 
     def render(self, name, value, attrs=None, renderer=None) -> SafeString:
-        chosen = set(self.format_value(value))
-        selected = mark_safe(" selected")
-        options = format_html_join(
-            "\n",
-            '<option value="{}"{}>{}</option>',
-            ((str(v), selected if str(v) in chosen else "", label) for v, label in self.choices),
+        from django.urls import reverse
+
+        ids = self.format_value(value)
+        attrs = self.build_attrs(self.attrs, attrs or {})
+        base_id = attrs.pop("id", f"id_{name}")
+        shown_ids = [int(pk) for pk in ids[: self.SHOWN] if pk.isdigit()]
+        queryset = getattr(self.choices, "queryset", None)
+        labels = {}
+        if queryset is not None and shown_ids:
+            labels = {obj.pk: str(obj) for obj in queryset.filter(pk__in=shown_ids)}
+        chips = format_html_join(
+            "",
+            '<li class="badge rounded-pill text-bg-light border d-inline-flex align-items-center gap-1"'
+            ' data-id="{}"><span class="text-truncate">{}</span><button type="button" '
+            'class="btn-close" data-picker-remove aria-label="{}"></button></li>',
+            ((pk, labels[pk], _("Remove")) for pk in shown_ids if pk in labels),
         )
-        final_attrs = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
-        return format_html("<select{} multiple>\n{}\n</select>", flatatt(final_attrs), options)
+        more = len(ids) - len(labels)
+        more_text = (
+            format_html(
+                '<span class="small text-body-secondary" data-picker-more>{}</span>',
+                _("and %(count)s more") % {"count": f"{more:,}"},
+            )
+            if more > 0
+            else ""
+        )
+        search_attrs = {
+            **attrs,
+            "type": "search",
+            "id": f"{base_id}_search",
+            "autocomplete": "off",
+            "placeholder": str(
+                _("Type to search your lists")
+                if self.kind == "list"
+                else _("Type to search your recipients")
+            ),
+            "aria-controls": f"{base_id}_results",
+            "data-picker-search": "",
+        }
+        return format_html(
+            '<div class="picker" data-picker data-kind="{kind}" data-search-url="{url}">'
+            '<input type="hidden" name="{name}" id="{id}" value="{value}" data-picker-value>'
+            '<ul class="list-unstyled d-flex flex-wrap gap-1 mb-2" data-picker-chosen '
+            'data-remove-label="{remove}">{chips}</ul>'
+            "{more}"
+            '<div class="position-relative"><input{search}>'
+            '<div class="list-group position-absolute w-100 shadow-sm picker-results" '
+            'id="{id}_results" role="listbox" data-picker-results></div></div>'
+            "</div>",
+            kind=self.kind,
+            remove=_("Remove"),
+            url=reverse("mailing:audience_search"),
+            name=name,
+            id=base_id,
+            value=",".join(ids),
+            chips=chips,
+            more=more_text,
+            search=flatatt(search_attrs),
+        )
 
 
 # Input only: types, lengths, choices among the user's own rows. What the rules refuse (a taken
@@ -124,14 +206,23 @@ class MailingForm(forms.Form):
     all_recipients = forms.BooleanField(
         required=False,
         label=_("Send to all my recipients"),
-        help_text=_("Every recipient you have now; the list below is then ignored."),
+        help_text=_("Every recipient you have now; the recipients below are then ignored."),
+    )
+    lists = IdMultipleChoiceField(
+        label=_("Lists"),
+        queryset=RecipientList.objects.none(),
+        required=False,
+        widget=PickerInput(kind="list"),
+        help_text=_(
+            "Their confirmed members when each send starts, including people who join later."
+        ),
     )
     recipients = IdMultipleChoiceField(
         label=_("Recipients"),
         queryset=Recipient.objects.none(),
         required=False,
-        widget=LongSelectMultiple(attrs={"size": 10}),
-        help_text=_("Hold Ctrl (⌘ on a Mac) to pick several."),
+        widget=PickerInput(kind="recipient"),
+        help_text=_("Type part of an address or a name, then pick from the matches."),
     )
     first_send_at = forms.DateTimeField(
         label=_("First send"),
@@ -181,6 +272,9 @@ class MailingForm(forms.Form):
         cast(forms.ModelMultipleChoiceField, self.fields["recipients"]).queryset = objects_for(
             owner, Recipient
         )
+        cast(forms.ModelMultipleChoiceField, self.fields["lists"]).queryset = objects_for(
+            owner, RecipientList
+        )
 
 
 class ScheduleForm(forms.Form):
@@ -222,3 +316,67 @@ class AttemptFilterForm(forms.Form):
         mailing = cast(forms.ModelChoiceField, self.fields["mailing"])
         mailing.queryset = mailings
         mailing.label_from_instance = lambda obj: f"#{obj.pk} {obj.message.subject}"  # type: ignore[method-assign]
+
+
+class RecipientListForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    is_public = forms.BooleanField(
+        label=_("Public sign-up"),
+        required=False,
+        help_text=_(
+            "Anyone may ask to join on the list's sign-up page; they join once they confirm "
+            "by email."
+        ),
+    )
+
+
+class MembersForm(forms.Form):
+    """Recipients picked on a page (checkboxes of one field), or every one the search matches."""
+
+    recipients = forms.ModelMultipleChoiceField(
+        queryset=Recipient.objects.none(), required=False, widget=forms.MultipleHiddenInput
+    )
+    all_matching = forms.BooleanField(required=False)
+    q = forms.CharField(required=False)
+
+    def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ModelMultipleChoiceField, self.fields["recipients"]).queryset = objects_for(
+            owner, Recipient
+        )
+
+
+class AddToListForm(MembersForm):
+    list = forms.ModelChoiceField(label=_("List"), queryset=RecipientList.objects.none())
+
+    def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
+        super().__init__(*args, owner=owner, **kwargs)
+        cast(forms.ModelChoiceField, self.fields["list"]).queryset = objects_for(
+            owner, RecipientList
+        )
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("CSV file"),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+        help_text=_(
+            "UTF-8, comma- or semicolon-separated, with a header row: “email” and, if you "
+            "like, “full_name” and “comment” (or “почта”, “имя”, “комментарий”)."
+        ),
+    )
+    list = forms.ModelChoiceField(
+        label=_("Add them to a list"),
+        queryset=RecipientList.objects.none(),
+        required=False,
+        empty_label=_("No list"),
+    )
+
+    def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ModelChoiceField, self.fields["list"]).queryset = objects_for(
+            owner, RecipientList
+        )

@@ -243,8 +243,16 @@ def mailings_with_counts(*, queryset: QuerySet) -> QuerySet:
         .annotate(n=Count("*"))
         .values("n")  # type: ignore[misc]  # django-stubs does not see the through model's annotation
     )
+    list_count = (
+        Mailing.lists.through.objects.filter(mailing=OuterRef("pk"))
+        .order_by()
+        .values("mailing")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
     return _with_owner(queryset.select_related("message")).annotate(
         recipient_count=Coalesce(Subquery(recipient_count), 0),
+        list_count=Coalesce(Subquery(list_count), 0),
         has_open_run=Exists(Run.objects.filter(mailing=OuterRef("pk"), finished_at__isnull=True)),
     )
 
@@ -519,22 +527,26 @@ def audience_size(
     owner_id: int,
     mailing_id: int | None = None,
     recipient_ids: Collection[int] | None = None,
+    list_ids: Collection[int] = (),
 ) -> int:
     """How many addresses one send reaches: a stored mailing's (`mailing_id`), or a mailing
-    being written of the owner's `recipient_ids` (None: every recipient they have). The one
-    count the form, Send now and Stop show; what a send resolves (lists, suppressions) is
-    added here so that they all say the same."""
-    recipients = Recipient.objects.filter(owner_id=owner_id)
+    being written of the owner's `recipient_ids` and `list_ids` (recipient_ids None: every
+    recipient they have). What the form, Send now and Stop show; it is `mailing.audience`'s
+    count (lists' confirmed members, suppressed addresses left out), so they all say the same
+    as the engine does."""
+    from . import audience
+
     if mailing_id is not None:
-        recipients = recipients.filter(mailings=mailing_id)
-    elif recipient_ids is not None:
-        recipients = recipients.filter(pk__in=list(recipient_ids))
-    # Suppressed addresses are skipped when a run is queued (`delivery.suppression`).
-    suppressed = Suppression.objects.filter(owner_id=owner_id).alias(key=Lower("email"))
-    recipients = recipients.alias(key=Lower("email")).exclude(
-        Exists(suppressed.filter(key=OuterRef("key")))
+        mailing = Mailing.objects.get(pk=mailing_id)
+        ids = audience.mailing_audience(mailing=mailing)
+        suppressed = Suppression.objects.filter(owner_id=owner_id).alias(key=Lower("email"))
+        return ids.exclude(Exists(suppressed.filter(key=OuterRef("email")))).count()
+    return audience.audience_count(
+        owner_id=owner_id,
+        recipient_ids=recipient_ids or (),
+        list_ids=list_ids,
+        all_recipients=recipient_ids is None,
     )
-    return recipients.count()
 
 
 def save_outcome(

@@ -1,17 +1,33 @@
 from django.urls import path
 
-from . import suppression_views, views
+from . import exports, list_views, suppression_views, views
 
 app_name = "mailing"
 
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
     path("recipients/", views.RecipientListView.as_view(), name="recipient_list"),
+    path("recipients/import/", list_views.RecipientImportView.as_view(), name="recipient_import"),
+    path(
+        "recipients/import/confirm/",
+        list_views.RecipientImportConfirmView.as_view(),
+        name="recipient_import_confirm",
+    ),
+    path("recipients/export/", exports.RecipientExportView.as_view(), name="recipient_export"),
     path("recipients/new/", views.RecipientCreateView.as_view(), name="recipient_create"),
     path("recipients/<int:pk>/edit/", views.RecipientUpdateView.as_view(), name="recipient_update"),
     path(
         "recipients/<int:pk>/delete/", views.RecipientDeleteView.as_view(), name="recipient_delete"
     ),
+    path("lists/", list_views.ListListView.as_view(), name="list_list"),
+    path("lists/new/", list_views.ListCreateView.as_view(), name="list_create"),
+    path("lists/<int:pk>/", list_views.ListDetailView.as_view(), name="list_detail"),
+    path("lists/<int:pk>/edit/", list_views.ListUpdateView.as_view(), name="list_update"),
+    path("lists/<int:pk>/delete/", list_views.ListDeleteView.as_view(), name="list_delete"),
+    path("lists/<int:pk>/remove/", list_views.ListRemoveMembersView.as_view(), name="list_remove"),
+    path("lists/add/", list_views.ListAddRecipientsView.as_view(), name="list_add"),
+    path("audience/search/", list_views.AudienceSearchView.as_view(), name="audience_search"),
+    path("audience/summary/", list_views.AudienceSummaryView.as_view(), name="audience_summary"),
     path(
         "recipients/suppressed/",
         suppression_views.SuppressionListView.as_view(),
@@ -30,6 +46,11 @@ urlpatterns = [
     path("mailings/", views.MailingListView.as_view(), name="mailing_list"),
     path("mailings/new/", views.MailingCreateView.as_view(), name="mailing_create"),
     path("mailings/<int:pk>/", views.MailingDetailView.as_view(), name="mailing_detail"),
+    path(
+        "mailings/<int:pk>/attempts.csv",
+        exports.AttemptExportView.as_view(),
+        name="mailing_attempts_export",
+    ),
     path("mailings/<int:pk>/edit/", views.MailingUpdateView.as_view(), name="mailing_update"),
     path("mailings/<int:pk>/delete/", views.MailingDeleteView.as_view(), name="mailing_delete"),
     path("mailings/<int:pk>/send/", views.MailingSendNowView.as_view(), name="mailing_send"),

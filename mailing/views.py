@@ -49,7 +49,7 @@ from core.views import (
 
 from . import selectors, services
 from .forms import AttemptFilterForm, MailingForm, MessageForm, RecipientForm, ScheduleForm
-from .models import DailyStat, Mailing, Message, Recipient, Run
+from .models import DailyStat, Mailing, Message, Recipient, RecipientList, Run
 
 # --- Form and delete pages of one model ----------------------------------------------------------
 
@@ -186,6 +186,8 @@ class RecipientListView(ListPageMixin, TemplateView):
                 user=self.user, search=search, number=self.page_number()
             ),
             search=search,
+            # The lists the ticked recipients can be added to (at most a page of them).
+            lists=list(RecipientList.objects.filter(owner=self.user).order_by("name")[:200]),
             **kwargs,
         )
 
@@ -359,7 +361,9 @@ class MailingFormView(OwnedFormView):
         # What the user must create first: the page links there rather than offer empty lists.
         fields = context["form"].fields
         context["needs_message"] = not fields["message"].queryset.exists()
-        context["needs_recipient"] = not fields["recipients"].queryset.exists()
+        context["needs_recipient"] = (
+            not fields["recipients"].queryset.exists() and not fields["lists"].queryset.exists()
+        )
         return context
 
 
@@ -379,6 +383,7 @@ class MailingCreateView(MailingFormView):
             recipient_ids=None
             if data.get("all_recipients") or chosen is None
             else [r.pk for r in chosen],
+            list_ids=[group.pk for group in data.get("lists") or ()],
         )
 
     def outcome(self, data: dict[str, Any]) -> str:
@@ -405,7 +410,7 @@ class MailingCreateView(MailingFormView):
         sends_now = data["start"] and data["first_send_at"] <= now
         # What the service would refuse anyway is refused first, next to its field.
         acceptable = data["end_at"] > max(now, data["first_send_at"]) and (
-            data["all_recipients"] or data["recipients"]
+            data["all_recipients"] or data["recipients"] or data.get("lists")
         )
         # Confirmed for this many recipients: a change of recipients since asks again.
         confirmed = self.request.POST.get("confirm_send") == str(self.audience(data))

@@ -50,6 +50,14 @@ def relaxed_lines(body: bytes) -> bytes:
     return _WSP_BEFORE_CRLF.sub(b"\r\n", _WSP.sub(b" ", body))
 
 
+_FIELD_START = re.compile(rb"(?<=\r\n)(?![ \t])")
+
+
+def split_fields(head: bytes) -> list[bytes]:
+    """A block of header lines (CRLF-ended) as whole fields, each with its folded lines."""
+    return [field for field in _FIELD_START.split(head) if field]
+
+
 def relaxed_header(field: bytes) -> bytes:
     """One header field (name, colon, value, folded or not, CRLF-ended) in "relaxed" form."""
     name, _, value = field.partition(b":")

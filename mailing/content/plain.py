@@ -7,6 +7,7 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 
 from . import RecipientContext
+from .dkim import split_fields
 from .identity import Envelope, unsubscribe_footer
 
 _URL = "\x00url\x00"
@@ -43,9 +44,7 @@ class PlainMessage:
         self.envelope = envelope
         self.envelope_sender = envelope.envelope_sender
         # The part every recipient shares, in wire form once.
-        self._shared = envelope.shared(
-            fields=(head + b"\r\n").splitlines(keepends=True), body=encoded_body
-        )
+        self._shared = envelope.shared(fields=split_fields(head + b"\r\n"), body=encoded_body)
         self._footer = unsubscribe_footer(_URL)  # translated once per run
 
     def render(self, recipient: RecipientContext) -> bytes:

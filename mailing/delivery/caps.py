@@ -11,15 +11,16 @@ from memory:
 - the second's tokens are good only in the second they were reserved for, so however many
   processes share the account, no second carries more than the rate (tokens a process does
   not use in its second are lost, never lent to the next);
-- the day's tokens are reserved `DAY_CHUNK` at a time; when the day's cap is spent, the rest
+- the day's tokens are reserved `DAY_CHUNK` at a time (what a pass did not use is handed
+  back when it ends, `close`); when the day's cap is spent, the rest
   waits for the next local midnight (`Hold(until=…)`: handed back to the queue, no try
   counted), and the mailing page says so (`cap_reached_until`);
 - a throttling reply (`RetryPolicy.is_throttling`) is written to the "slow" row: every
   sender halves its rate (or keeps to SLOW_RATE without a rate cap) for
   MAILING_SLOW_DOWN_SECONDS; the delivery itself is retried as any 4xx is, the reply recorded.
 
-Without caps and without a slow-down, `reserve` is one clock read and two comparisons, and
-`refresh` reads the "slow" row once a second.
+Without caps and without a slow-down, `reserve` is three attribute tests, and `refresh`
+reads the "slow" row once a second.
 """
 
 import logging
@@ -100,6 +101,8 @@ class SharedThrottle(Throttle):
     # -- on the sender's loop ------------------------------------------------------------------
 
     def reserve(self, claim: object) -> Hold | None:
+        if not (self.rate or self.daily or self._slow_until):
+            return None  # no caps and no slow-down: not even a clock read
         now = self._clock()
         if self.daily:
             if self._day_spent_until is not None:
@@ -133,6 +136,8 @@ class SharedThrottle(Throttle):
     def _refresh(self) -> None:
         now = self._clock()
         self._sync_slow(now)
+        if self._slow_until and now >= self._slow_until:
+            self._slow_until = 0.0  # over: back to the full rate
         if self.daily:
             today = datetime.fromtimestamp(now, tz=timezone.get_current_timezone()).date()
             if today.toordinal() != self._day:  # a new day: yesterday's tokens are not today's
@@ -151,6 +156,23 @@ class SharedThrottle(Throttle):
                 self._second_asked = second
                 rate = self._slowed_rate() if now < self._slow_until else self.rate
                 self._second_tokens = self._take("second", second, want=rate, cap=rate)
+
+    def close(self) -> None:
+        """Give the day's tokens this process reserved and did not use back to the others
+        (a pass that sends 3 messages must not cost the day DAY_CHUNK)."""
+        unused, self._day_tokens = self._day_tokens, 0
+        if not self.daily or unused <= 0:
+            return
+        table = connection.ops.quote_name(SendBudget._meta.db_table)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} SET used = CASE WHEN used > %s THEN used - %s ELSE 0 END "
+                    "WHERE account = %s AND kind = 'day' AND period = %s",
+                    [unused, unused, self.account, self._day],
+                )
+        except DatabaseError:
+            logger.exception("delivery.throttle_release_failed")
 
     def _slowed_rate(self) -> int:
         return max(1, self.rate // 2) if self.rate else SLOW_RATE

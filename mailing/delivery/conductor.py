@@ -178,6 +178,7 @@ class _Conductor:
                     worker.close()
             sender.close()
         self._hand_back(list(self.held.values()))
+        self.policy.throttle.close()  # the day's budget it reserved and did not use
         if error is not None:
             raise error
 

@@ -151,6 +151,10 @@ class Throttle:
     def refresh(self) -> None:
         """Between turns of the sender's loop: sync with the shared budget."""
 
+    def close(self) -> None:
+        """The delivery pass is over (the database may be used): hand back what was reserved
+        and not used."""
+
 
 @dataclass(frozen=True)
 class Policy:

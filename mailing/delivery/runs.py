@@ -16,6 +16,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .. import cache, schedule
+from ..audience import mailing_audience
 from ..models import Delivery, Mailing, Run
 from .records import db_datetime, record_cancellations
 from .suppression import skip_suppressed
@@ -146,7 +147,7 @@ def ensure_sendable(*, mailing: Mailing, now: datetime, starting: bool = True) -
             raise CannotSend("This mailing has finished; schedule it to send it again.")
     if mailing.end_at <= now:
         raise CannotSend("This mailing's end has passed; change its end to send it again.")
-    if starting and not mailing.recipients.exists():
+    if starting and not mailing_audience(mailing=mailing).exists():
         raise CannotSend("This mailing has no recipients.")
 
 
@@ -198,19 +199,22 @@ def _open_run(*, mailing: Mailing, occurrence: datetime, trigger: str, now: date
 
 
 def _enqueue(*, run: Run, now: datetime) -> int:
-    """One delivery per recipient of the mailing, in one statement however many there are.
+    """One delivery per recipient the mailing reaches now (`mailing.audience`: its direct
+    recipients and its lists' confirmed members, each once), in one INSERT … SELECT however
+    many there are.
 
     Raw SQL bypasses the ORM's value conversion, so datetimes are adapted explicitly (SQLite
     compares them as text in Django's format)."""
     delivery = Delivery._meta.db_table
-    through = Mailing.recipients.through._meta.db_table
+    audience, audience_params = mailing_audience(mailing=run.mailing).query.sql_with_params()
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {qn(delivery)} (run_id, recipient_id, state, tries, next_try_at) "
-            f"SELECT %s, recipient_id, %s, 0, %s FROM {qn(through)} WHERE mailing_id = %s "
-            "ON CONFLICT (run_id, recipient_id) DO NOTHING",
-            [run.pk, PENDING, db_datetime(now), run.mailing_id],
+            f"SELECT %s, audience.recipient_id, %s, 0, %s FROM ({audience}) AS audience "
+            # (SQLite needs a WHERE to read ON CONFLICT as the INSERT's, not a join's.)
+            "WHERE 1 = 1 ON CONFLICT (run_id, recipient_id) DO NOTHING",
+            [run.pk, PENDING, db_datetime(now), *audience_params],
         )
         return cursor.rowcount
 

@@ -6,6 +6,7 @@ A `Mailing` is its owner's plan. Each due occurrence of it becomes a `Run` holdi
 rows. The delivery engine in `mailing.delivery` is the only code that moves deliveries.
 """
 
+from .audience import Membership, RecipientList
 from .campaigns import Mailing, Message, OwnedModel, Recipient, Suppression
 from .deliverability import SendBudget
 from .delivery import Attempt, DailyStat, Delivery, Run
@@ -17,9 +18,11 @@ __all__ = [
     "Delivery",
     "Heartbeat",
     "Mailing",
+    "Membership",
     "Message",
     "OwnedModel",
     "Recipient",
+    "RecipientList",
     "Run",
     "SendBudget",
     "Suppression",

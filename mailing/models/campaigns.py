@@ -1,6 +1,6 @@
 """What users own: recipients, messages, mailings, and the addresses they must not mail."""
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -10,6 +10,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..validators import validate_name, validate_single_line
+
+if TYPE_CHECKING:
+    from .audience import RecipientList
 
 
 class OwnedModel(models.Model):
@@ -117,8 +120,13 @@ class Mailing(OwnedModel):
     message = models.ForeignKey(
         Message, on_delete=models.RESTRICT, related_name="mailings", verbose_name=_("message")
     )
+    # A mailing needs recipients, lists or both (the rule is in mailing.services.mailings);
+    # who a run reaches is resolved when it starts, by mailing.audience.
     recipients = models.ManyToManyField(
-        Recipient, related_name="mailings", verbose_name=_("recipients")
+        Recipient, related_name="mailings", blank=True, verbose_name=_("recipients")
+    )
+    lists: "models.ManyToManyField[RecipientList, Any]" = models.ManyToManyField(
+        "RecipientList", related_name="mailings", blank=True
     )
     first_send_at = models.DateTimeField(_("first send"))
     end_at = models.DateTimeField(_("end"))

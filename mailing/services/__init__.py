@@ -8,6 +8,7 @@ state does not allow raises `ActionRefused`, whose text says why.
 
 * `recipients`: recipient_create, recipient_update, recipient_delete
 * `messages`: message_create, message_update, message_delete
+* `lists`: list_create, list_update, list_delete, list_add_recipients, list_remove_recipients
 * `mailings`: mailing_create, mailing_update, mailing_delete
 * `actions`: mailing_send_now, mailing_schedule, mailing_stop, mailing_pause,
   mailing_resume, mailing_disable, mailing_enable, mailings_hold_for_blocked_owner,
@@ -28,6 +29,13 @@ from .actions import (
     mailings_hold_for_blocked_owner,
     mailings_resume_for_unblocked_owner,
 )
+from .lists import (
+    list_add_recipients,
+    list_create,
+    list_delete,
+    list_remove_recipients,
+    list_update,
+)
 from .mailings import mailing_create, mailing_delete, mailing_update
 from .messages import message_create, message_delete, message_update
 from .recipients import DUPLICATE_EMAIL, recipient_create, recipient_delete, recipient_update
@@ -36,6 +44,11 @@ from .suppressions import suppression_lift, unsubscribe
 __all__ = [
     "DUPLICATE_EMAIL",
     "ActionRefused",
+    "list_add_recipients",
+    "list_create",
+    "list_delete",
+    "list_remove_recipients",
+    "list_update",
     "mailing_create",
     "mailing_delete",
     "mailing_disable",

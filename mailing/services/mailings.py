@@ -13,7 +13,7 @@ from core.roles import ensure_can_write
 from users.models import User
 
 from .. import cache, schedule
-from ..models import Mailing, Message, Recipient
+from ..models import Mailing, Message, Recipient, RecipientList
 from .common import collect, in_flight, log_deleted, log_event
 
 Errors = dict[str, list[str]]
@@ -25,6 +25,7 @@ def mailing_create(
     owner: User,
     message: Message,
     recipients: Iterable[Recipient] = (),
+    lists: Iterable[RecipientList] = (),
     all_recipients: bool = False,
     first_send_at: datetime,
     end_at: datetime,
@@ -33,20 +34,26 @@ def mailing_create(
     reply_to: str = "",
 ) -> Mailing:
     """Plan `message` for `recipients` (or, with `all_recipients`, every recipient `owner`
-    has now) from `first_send_at`, once or every day, week or month until `end_at`.
+    has now) and the confirmed members of `lists` (as they are when each run starts), from
+    `first_send_at`, once or every day, week or month until `end_at`.
 
     The mailing is stored with the plan every new mailing gets (`mailing.schedule`): the
     scheduler starts it at `first_send_at`, at once when that is past. With `start=False` it
     is a draft: stored with no next send, so nothing is sent until its owner schedules it
     or presses Send now. Raises
     PermissionDenied when `owner` may not write, and a ValidationError naming the field for
-    a message or recipient that is not theirs, no recipient, an end that is not after the
+    a message, recipient or list that is not theirs, neither a recipient nor a list, an end that is not after the
     first send or already past, or an unknown periodicity."""
     ensure_can_write(owner)
     chosen = list(recipients)
+    chosen_lists = list(lists)
     errors: Errors = {}
-    _check_ownership(errors, owner_id=owner.pk, message=message, recipients=chosen)
-    _check_recipients(errors, recipients=chosen, all_recipients=all_recipients)
+    _check_ownership(
+        errors, owner_id=owner.pk, message=message, recipients=chosen, lists=chosen_lists
+    )
+    _check_recipients(
+        errors, recipients=bool(chosen), lists=bool(chosen_lists), all_recipients=all_recipients
+    )
     _check_times(errors, first_send_at=first_send_at, end_at=end_at, end_changed=True)
     mailing = Mailing(
         owner=owner,
@@ -63,6 +70,7 @@ def mailing_create(
     collect(errors, mailing, exclude=["owner", "message", "schedule_anchor"])
     mailing.save()
     _set_recipients(mailing, chosen, all_recipients=all_recipients)
+    mailing.lists.set(chosen_lists)
     cache.bump(owner_id=owner.pk)
     _log(mailing, "created", owner)
     return mailing
@@ -75,6 +83,7 @@ def mailing_update(
     mailing: Mailing,
     message: Message | None = None,
     recipients: Iterable[Recipient] | None = None,
+    lists: Iterable[RecipientList] | None = None,
     all_recipients: bool = False,
     first_send_at: datetime | None = None,
     end_at: datetime | None = None,
@@ -103,6 +112,7 @@ def mailing_update(
             gettext("This mailing is being sent right now; stop it or wait, then edit.")
         )
     chosen = None if recipients is None else list(recipients)
+    chosen_lists = None if lists is None else list(lists)
     changed: list[str] = []
     if message is not None and message.pk != current.message_id:
         current.message = message
@@ -121,9 +131,21 @@ def mailing_update(
         changed.append("reply_to")
 
     errors: Errors = {}
-    _check_ownership(errors, owner_id=current.owner_id, message=message, recipients=chosen or [])
-    if chosen is not None:
-        _check_recipients(errors, recipients=chosen, all_recipients=all_recipients)
+    _check_ownership(
+        errors,
+        owner_id=current.owner_id,
+        message=message,
+        recipients=chosen or [],
+        lists=chosen_lists or [],
+    )
+    if chosen is not None or chosen_lists is not None:
+        # What the mailing will have: what is given, and what it has of the rest.
+        _check_recipients(
+            errors,
+            recipients=bool(chosen) if chosen is not None else current.recipients.exists(),
+            lists=bool(chosen_lists) if chosen_lists is not None else current.lists.exists(),
+            all_recipients=all_recipients,
+        )
     _check_times(
         errors,
         first_send_at=current.first_send_at,
@@ -146,6 +168,8 @@ def mailing_update(
     current.save(update_fields=[*changed, *planned, "updated_at"])
     if all_recipients or chosen is not None:
         _set_recipients(current, chosen or [], all_recipients=all_recipients)
+    if chosen_lists is not None:
+        current.lists.set(chosen_lists)
     cache.bump(owner_id=current.owner_id)
     _log(current, "updated", user)
     return current
@@ -177,18 +201,28 @@ def _log(mailing: Mailing, action: str, user: User) -> None:
 
 
 def _check_ownership(
-    errors: Errors, *, owner_id: int, message: Message | None, recipients: list[Recipient]
+    errors: Errors,
+    *,
+    owner_id: int,
+    message: Message | None,
+    recipients: list[Recipient],
+    lists: list[RecipientList],
 ) -> None:
     if message is not None and message.owner_id != owner_id:
         errors.setdefault("message", []).append(gettext("Choose one of your own messages."))
     if any(recipient.owner_id != owner_id for recipient in recipients):
         errors.setdefault("recipients", []).append(gettext("Choose your own recipients only."))
+    if any(recipient_list.owner_id != owner_id for recipient_list in lists):
+        errors.setdefault("lists", []).append(gettext("Choose your own lists only."))
 
 
-def _check_recipients(errors: Errors, *, recipients: list[Recipient], all_recipients: bool) -> None:
-    if not recipients and not all_recipients:
+def _check_recipients(
+    errors: Errors, *, recipients: bool, lists: bool, all_recipients: bool
+) -> None:
+    """A mailing needs someone to send to: recipients, lists, or all the owner's recipients."""
+    if not recipients and not lists and not all_recipients:
         errors.setdefault("recipients", []).append(
-            gettext("Choose at least one recipient, or send to all of them.")
+            gettext("Choose at least one recipient or list, or send to all your recipients.")
         )
 
 

@@ -137,3 +137,23 @@ def test_a_slow_down_halves_the_rate(db):
     throttle.slow_down(Reply(421, "4.7.0 rate limited"))
     throttle.refresh()
     assert [throttle.reserve(object()) is None for _ in range(10)].count(True) == 5
+
+
+def test_a_pass_hands_back_the_days_tokens_it_did_not_use(db):
+    from mailing.models import SendBudget
+
+    throttle = SharedThrottle(rate=0, daily=100, account="c")
+    throttle.refresh()
+    assert throttle.reserve(object()) is None
+    assert SendBudget.objects.get(account="c", kind="day").used == 20  # a chunk reserved
+    throttle.close()
+    assert SendBudget.objects.get(account="c", kind="day").used == 1
+
+
+def test_short_passes_do_not_spend_the_daily_cap(user, make_mailing, smtp_sink, settings):
+    settings.MAILING_DAILY_CAP = 30
+    for _ in range(3):  # each pass would have kept a chunk of 20 for itself
+        mailing = make_mailing(user, recipients=2)
+        delivery.start_run(mailing=mailing)
+        assert delivery.deliver().sent == 2
+    assert smtp_sink.total == 6

@@ -217,7 +217,7 @@ def test_mailing_create_names_every_refused_field_at_once(user, other_user, mate
 
     assert set(fields_of(nothing_right)) == {"message", "recipients", "end_at", "periodicity"}
     assert fields_of(nobody) == {
-        "recipients": ["Choose at least one recipient, or send to all of them."]
+        "recipients": ["Choose at least one recipient or list, or send to all your recipients."]
     }
     assert fields_of(over) == {"end_at": ["The end is already in the past."]}
     assert not Mailing.objects.exists()

@@ -348,6 +348,8 @@ MAILING_TICK_SECONDS = env_int("MAILING_TICK_SECONDS", 5)
 # Whether the mail relay offers SMTPUTF8 (RFC 6531): only then are addresses whose part
 # before "@" is not ASCII accepted (they are refused at entry otherwise, with the reason).
 MAILING_SMTPUTF8 = env_bool("MAILING_SMTPUTF8", False)
+# The largest CSV file of recipients an import takes (bytes; 20 MB is about 400,000 rows).
+MAILING_IMPORT_MAX_BYTES = env_int("MAILING_IMPORT_MAX_BYTES", 20_000_000)
 
 # --- Deliverability (mailing.content.identity, mailing.delivery.caps) --------------------------
 # A permanent failure other than "no such mailbox" suppresses the address after this many in a

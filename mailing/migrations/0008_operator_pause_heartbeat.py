@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailing', '0006_deliverability_skipped_budget'),
+        ('mailing', '0007_merge_lists_deliverability'),
     ]
 
     operations = [
