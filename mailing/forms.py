@@ -117,7 +117,7 @@ class PickerInput(forms.Widget):
         ids = self.format_value(value)
         attrs = self.build_attrs(self.attrs, attrs or {})
         base_id = attrs.pop("id", f"id_{name}")
-        shown_ids = [int(pk) for pk in ids[: self.SHOWN] if pk.isdigit()]
+        shown_ids = [int(pk) for pk in ids[: self.SHOWN] if _is_id(pk)]
         queryset = getattr(self.choices, "queryset", None)
         labels = {}
         if queryset is not None and shown_ids:
