@@ -42,6 +42,9 @@ LISTS = [
     ("mailing:mailing_list", ["status", "owner", "page"]),
     ("mailing:attempt_list", ["mailing", "status", "date_from", "date_to", "page"]),
     ("mailing:scheduler_health", []),
+    ("mailing:list_list", ["q", "page"]),
+    ("mailing:audience_search", ["q", "kind"]),
+    ("mailing:recipient_import", ["list"]),
     ("users:user_list", ["q", "blocked", "page"]),
 ]
 
