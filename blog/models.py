@@ -93,8 +93,8 @@ class BlogPage(Page):
     allowed_http_methods = [HTTPMethod.GET, HTTPMethod.HEAD, HTTPMethod.OPTIONS]
 
     class Meta:
-        verbose_name = _("blog post")
-        verbose_name_plural = _("blog posts")
+        verbose_name = _("blog page")
+        verbose_name_plural = _("blog pages")
         indexes = [models.Index(fields=["-date_published"])]
 
     @property

@@ -114,8 +114,26 @@ def test_demo_roles(seeded):
 def test_the_home_page_shows_the_demo_campaign(seeded, client):
     html = client.get("/").content.decode()
 
-    assert 'data-testid="total-mailings">2<' in html
-    assert 'data-testid="total-recipients">12<' in html
+    # Two mailings each for the English and the Russian demo owner; 12 + 6 addresses.
+    assert 'data-testid="total-mailings">4<' in html
+    assert 'data-testid="total-recipients">18<' in html
+
+
+@pytest.mark.django_db
+def test_the_demo_has_russian_and_english_posts_and_campaigns(seeded, client):
+    titles = set(BlogPage.objects.values_list("title", flat=True))
+    assert "Writing a subject line people open" in titles
+    assert "Тема письма, которое откроют" in titles
+    ivan = User.objects.get(email="ivan@example.com")
+    assert (ivan.language, ivan.time_zone) == ("ru", "Europe/Moscow")
+    subjects = set(Message.objects.filter(owner=ivan).values_list("subject", flat=True))
+    assert "Новости недели" in subjects
+    assert Mailing.objects.filter(owner=ivan).count() == 2
+
+    client.post(reverse("account_login"), {"login": ivan.email, "password": "demo-ivan-pass"})
+    dashboard = client.get(reverse("mailing:dashboard")).content.decode()
+    assert '<html lang="ru"' in dashboard
+    assert "Ваши кампании" in dashboard
 
 
 @pytest.mark.django_db

@@ -206,7 +206,7 @@ def test_the_lists_pages_and_the_import_speak_russian(make_user, client_for):
     lists = client.get(reverse("mailing:list_list")).content.decode()
     refused = client.post(
         reverse("mailing:recipient_import"),
-        {"file": SimpleUploadedFile("a.csv", "имя\nОльга\n".encode())},  # noqa: RUF001
+        {"file": SimpleUploadedFile("a.csv", "имя\nОльга\n".encode())},
     )
 
     assert "Новый список" in lists and "Друзья" in lists

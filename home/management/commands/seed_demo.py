@@ -1,4 +1,5 @@
-"""Demo content: home page, blog with illustrated posts, demo accounts and a demo campaign.
+"""Demo content: home page, blog with illustrated posts in English and in Russian, demo
+accounts and demo campaigns in both languages (a Russian-speaking owner sees the site in Russian).
 
 Idempotent: run it as often as you like; it only adds what is missing. Nothing is downloaded:
 cover images are drawn with Pillow.
@@ -40,7 +41,11 @@ DEMO_ACCOUNTS = [
     ("editor@example.com", "demo-editor-pass", EDITOR, "Eli"),
     # Everything in the Wagtail admin, the home page's introduction included.
     ("admin@example.com", "demo-admin-pass", ADMIN, "Ada"),
+    # A Russian-speaking owner: the site in Russian and Moscow time, a campaign in Russian.
+    ("ivan@example.com", "demo-ivan-pass", None, "Иван"),
 ]
+# Language and time zone of demo accounts other than the site's defaults.
+DEMO_PREFERENCES = {"ivan@example.com": {"language": "ru", "time_zone": "Europe/Moscow"}}
 
 HOME_INTRO = (
     "<p>Plan a message once, send it to the right people on time, and see every delivery "
@@ -127,6 +132,44 @@ POSTS = [
     ),
 ]
 
+# Posts in Russian, after the English ones (slugs demo-ru-1…).
+POSTS_RU = [
+    (
+        "Тема письма, которое откроют",
+        "Семь слов, одно обещание и никаких уловок: чему нас научили тесты тем писем.",
+        [
+            "У темы письма одна задача — добиться, чтобы письмо открыли. Во входящих оно "
+            "соседствует с десятками других, поэтому тема должна говорить, что внутри и почему "
+            "это важно сегодня.",
+            "Уложитесь в пятьдесят знаков, чтобы телефон показал тему целиком, начните с пользы "
+            "для читателя и не обещайте того, чего нет в письме.",
+        ],
+        "Тема — это обещание. Сдержите его, и следующее письмо тоже откроют.",
+    ),
+    (
+        "Как часто писать клиентам",
+        "Ежедневно, еженедельно или ежемесячно — зависит от того, как часто вам есть что сказать.",
+        [
+            "Периодичность — это договор с читателями. Ежедневные письма подходят для новостей "
+            "и напоминаний, еженедельные — для дайджестов, ежемесячные — для отчётов.",
+            "Что бы вы ни выбрали, придерживайтесь ритма: он вызывает доверие, а дата окончания "
+            "не даёт рассылке пережить свою цель.",
+        ],
+        "Пишите реже, но тогда, когда вас ждут.",
+    ),
+    (
+        "Что говорит ответ почтового сервера",
+        "250, 451, 550: трёхзначные коды в ваших отчётах — простыми словами.",
+        [
+            "Каждая попытка в отчёте хранит ответ сервера. Код на 2 значит, что письмо принято. "
+            "Код на 4 — попробовать позже: мы повторим отправку с растущими паузами.",
+            "Код на 5 окончательный: адреса нет или сервер отказывается принять письмо. "
+            "Исправьте адрес или удалите получателя, а не отправляйте снова.",
+        ],
+        "Код ответа — самая честная обратная связь, которую получает рассылка.",
+    ),
+]
+
 DEMO_RECIPIENTS = [
     ("ada.lovelace@example.net", "Ada Lovelace"),
     ("alan.turing@example.net", "Alan Turing"),
@@ -141,6 +184,57 @@ DEMO_RECIPIENTS = [
     ("ken.thompson@example.net", "Ken Thompson"),
     ("frances.allen@example.net", "Frances Allen"),
 ]
+
+
+DEMO_RECIPIENTS_RU = [
+    ("anna.ivanova@example.ru", "Анна Иванова"),
+    ("sergey.petrov@example.ru", "Сергей Петров"),
+    ("olga.smirnova@example.ru", "Ольга Смирнова"),
+    ("dmitry.kuznetsov@example.ru", "Дмитрий Кузнецов"),
+    ("elena.popova@example.ru", "Елена Попова"),
+    ("pavel.sokolov@example.ru", "Павел Соколов"),
+]
+
+# The two demo campaigns: the messages of each owner, in their language. The first message
+# goes to a finished daily mailing with two weeks of history, the second to a weekly one.
+CAMPAIGNS = {
+    "user@example.com": {
+        "recipients": DEMO_RECIPIENTS,
+        "messages": [
+            (
+                "Welcome aboard",
+                "Hello,\n\nThanks for joining us. Reply to this mail if you have questions.\n\nDana",
+            ),
+            (
+                "Your weekly digest",
+                "Hello,\n\nHere is what happened this week.\n\nBest regards,\nDana",
+            ),
+            (
+                "Spring sale starts Monday",
+                "Hello,\n\nEverything is 20% off from Monday to Friday.\n\nDana",
+            ),
+        ],
+    },
+    "ivan@example.com": {
+        "recipients": DEMO_RECIPIENTS_RU,
+        "messages": [
+            (
+                "Добро пожаловать!",
+                "Здравствуйте!\n\nСпасибо, что вы с нами. Если появятся вопросы, просто ответьте "
+                "на это письмо.\n\nС уважением,\nИван",
+            ),
+            (
+                "Новости недели",
+                "Здравствуйте!\n\nРассказываем, что нового произошло за неделю.\n\n"
+                "С уважением,\nИван",
+            ),
+            (
+                "Весенняя распродажа с понедельника",
+                "Здравствуйте!\n\nС понедельника по пятницу — скидка 20% на всё.\n\nИван",
+            ),
+        ],
+    },
+}
 
 
 def draw_cover(seed: int, title: str) -> bytes:
@@ -212,7 +306,8 @@ class Command(BaseCommand):
             created = self._blog_posts(index)
             sync_groups()
             users = self._accounts()
-            self._campaign(users["user@example.com"])
+            for email, content in CAMPAIGNS.items():
+                self._campaign(users[email], content)
         self.stdout.write(self.style.SUCCESS(f"Demo content ready ({created} new blog posts)."))
         for email, password, role, _ in DEMO_ACCOUNTS:
             self.stdout.write(f"  {email:<22} {password:<20} {role or 'user'}")
@@ -252,21 +347,23 @@ class Command(BaseCommand):
         image_model = get_image_model()
         created = 0
         today = timezone.localdate()
-        for number, (title, intro, paragraphs, quote) in enumerate(POSTS):
-            slug = f"demo-{number + 1}"
+        numbered = [(f"demo-{n + 1}", n, post) for n, post in enumerate(POSTS)]
+        numbered += [(f"demo-ru-{n + 1}", len(POSTS) + n, post) for n, post in enumerate(POSTS_RU)]
+        for slug, number, (title, intro, paragraphs, quote) in numbered:
             if BlogPage.objects.filter(slug=slug).exists():
                 continue
             cover = image_model(title=f"Cover: {title}")
             cover.file = ImageFile(io.BytesIO(draw_cover(number, title)), name=f"{slug}.png")
             cover.save()
             body: list[dict[str, Any]] = [{"type": "paragraph", "value": f"<p>{paragraphs[0]}</p>"}]
-            body.append({"type": "quote", "value": {"text": quote, "attribution": "The team"}})
+            team = "Команда" if slug.startswith("demo-ru-") else "The team"
+            body.append({"type": "quote", "value": {"text": quote, "attribution": team}})
             body.append({"type": "paragraph", "value": f"<p>{paragraphs[1]}</p>"})
             post = BlogPage(
                 title=title,
                 slug=slug,
                 intro=intro,
-                date_published=today - timedelta(days=9 * number + 2),
+                date_published=today - timedelta(days=5 * number + 2),
                 cover_image=cover,
                 body=body,
             )
@@ -283,7 +380,12 @@ class Command(BaseCommand):
                 create = (
                     User.objects.create_superuser if role == ADMIN else User.objects.create_user
                 )
-                user = create(email=email, password=password, first_name=first_name)
+                user = create(
+                    email=email,
+                    password=password,
+                    first_name=first_name,
+                    **DEMO_PREFERENCES.get(email, {}),
+                )
             EmailAddress.objects.update_or_create(
                 user=user, email=email, defaults={"verified": True, "primary": True}
             )
@@ -296,28 +398,17 @@ class Command(BaseCommand):
             users[email] = user
         return users
 
-    def _campaign(self, user: User) -> None:
+    def _campaign(self, user: User, content: dict[str, Any]) -> None:
         if Mailing.objects.filter(owner=user).exists():
             return
         recipients = [
             Recipient.objects.create(owner=user, email=email, full_name=name)
-            for email, name in DEMO_RECIPIENTS
+            for email, name in content["recipients"]
         ]
         now = timezone.now().replace(second=0, microsecond=0)
-        digest = Message.objects.create(
-            owner=user,
-            subject="Your weekly digest",
-            body="Hello,\n\nHere is what happened this week.\n\nBest regards,\nDana",
-        )
-        welcome = Message.objects.create(
-            owner=user,
-            subject="Welcome aboard",
-            body="Hello,\n\nThanks for joining us. Reply to this mail if you have questions.\n\nDana",
-        )
-        Message.objects.create(
-            owner=user,
-            subject="Spring sale starts Monday",
-            body="Hello,\n\nEverything is 20% off from Monday to Friday.\n\nDana",
+        welcome, digest, _sale = (
+            Message.objects.create(owner=user, subject=subject, body=body)
+            for subject, body in content["messages"]
         )
         history_start = now - timedelta(days=13)
         finished = Mailing.objects.create(
