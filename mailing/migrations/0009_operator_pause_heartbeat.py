@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailing', '0007_merge_lists_deliverability'),
+        ('mailing', '0008_i18n_labels'),
     ]
 
     operations = [
