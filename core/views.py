@@ -50,12 +50,31 @@ class ListPageMixin(DashboardMixin):
     def page_number(self) -> str:
         return self.request.GET.get("page", "1")
 
+    def search(self) -> str:
+        """The list's ?q=, as the database can take it (`query_text`)."""
+        return query_text(self.request.GET.get("q", ""))
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         query = self.request.GET.copy()
         query.pop("page", None)
         return super().get_context_data(  # type: ignore[misc]
             query=query.urlencode(), can_create=can_write(self.request.user), **kwargs
         )
+
+
+def query_id(value: str) -> int | None:
+    """An id from a query string (?owner=…): plain ASCII digits within a database integer;
+    anything else ("²", "١٢", "-1", thirty nines) is None, which lists treat as no filter."""
+    value = value.strip()
+    if value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
+
+
+def query_text(value: str) -> str:
+    """A search from a query string, fit for any database: control characters (NUL, which
+    PostgreSQL refuses in a string, among them) dropped, trimmed, at most 200 characters."""
+    return "".join(char for char in value if char.isprintable() or char == " ")[:200].strip()
 
 
 def refuse(request: HttpRequest, refusal: ActionRefused) -> None:

@@ -63,6 +63,11 @@ def test_a_user_sends_a_mailing_now_and_watches_it_reach_every_recipient(
     # Alan's mail server takes its time, so the run is still going when the page shows it.
     smtp_sink.script(RECIPIENTS[1][0], "slow")
     page.get_by_test_id("send-now").click()
+    # Send now asks first, in a dialog that says how many are mailed.
+    dialog = page.get_by_test_id("confirm-modal")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("is sent to 2 recipients at once.")
+    dialog.get_by_test_id("confirm-ok").click()
     expect(page.get_by_test_id("messages")).to_contain_text("Sending to 2 recipients has started.")
     # Anything set on `window` survives only as long as the page is not reloaded.
     page.evaluate("window.stillTheSamePage = true")
@@ -77,6 +82,10 @@ def test_a_user_sends_a_mailing_now_and_watches_it_reach_every_recipient(
     expect(card.locator('[data-progress="failed"]')).to_have_text("0")
     expect(card.locator('[data-progress="pending"]')).to_have_text("0")
     expect(card.locator('[data-progress="state"]')).to_have_text("done", timeout=30_000)
+    # The runs table says the same as the bar, without a reload.
+    run_row = page.locator("tr[data-run-id]").first
+    expect(run_row.locator('[data-run-cell="sent"]')).to_have_text("2")
+    expect(run_row.locator('[data-run-cell="total"]')).to_have_text("2")
     assert page.evaluate("window.stillTheSamePage") is True
 
     page.get_by_role("link", name="Done — refresh the report").click()

@@ -14,9 +14,25 @@ from core.roles import objects_for
 from users.models import User
 
 from .models import Attempt, Mailing, Message, Recipient, RecipientList
+from .validators import validate_recipient_email
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 DATETIME_INPUT_FORMATS = [DATETIME_FORMAT, "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+
+
+# Dates people may type, kept well inside what every database and every time zone can hold:
+# 0001-01-01 in a zone ahead of UTC, or 9999-12-31 behind it, has no UTC form, and a monthly
+# mailing near the end of 9999 has no next occurrence.
+MIN_YEAR, MAX_YEAR = 1900, 9000
+
+
+def validate_calendar_range(value: Any) -> None:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise forms.ValidationError(
+            _("Enter a date between the years %(min)d and %(max)d."),
+            code="out_of_range",
+            params={"min": MIN_YEAR, "max": MAX_YEAR},
+        )
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -24,6 +40,38 @@ class DateTimeInput(forms.DateTimeInput):
 
     def __init__(self, attrs: dict | None = None) -> None:
         super().__init__(attrs=attrs, format=DATETIME_FORMAT)
+
+
+def _is_id(value: Any) -> bool:
+    """A primary key as a form may post it: plain ASCII digits that fit a database integer."""
+    text = str(value).strip()
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
+class IdChoiceField(forms.ModelChoiceField):
+    """A choice of the owner's rows whose posted id is refused as an invalid choice before
+    any query when it is no id at all ("²", thirty nines: SQLite cannot even take those)."""
+
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and not _is_id(value):
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            )
+        return super().to_python(value)
+
+
+class IdMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """`IdChoiceField` for several rows."""
+
+    def _check_values(self, value: Any) -> Any:
+        for item in value:
+            if not _is_id(item):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": item},
+                )
+        return super()._check_values(value)  # type: ignore[misc]  # Django's, not in the stubs
 
 
 class PickerInput(forms.Widget):
@@ -71,7 +119,7 @@ class PickerInput(forms.Widget):
         ids = self.format_value(value)
         attrs = self.build_attrs(self.attrs, attrs or {})
         base_id = attrs.pop("id", f"id_{name}")
-        shown_ids = [int(pk) for pk in ids[: self.SHOWN] if pk.isdigit()]
+        shown_ids = [int(pk) for pk in ids[: self.SHOWN] if _is_id(pk)]
         queryset = getattr(self.choices, "queryset", None)
         labels = {}
         if queryset is not None and shown_ids:
@@ -132,8 +180,16 @@ class PickerInput(forms.Widget):
 # raise a ValidationError naming the field, and the view shows it there.
 
 
+class RecipientEmailField(forms.EmailField):
+    """An address the engine can deliver to (`validators.validate_recipient_email`): a domain
+    in Unicode is taken, a part before "@" outside ASCII only when MAILING_SMTPUTF8 says the
+    relay takes it, with the reason when not."""
+
+    default_validators = [validate_recipient_email]
+
+
 class RecipientForm(forms.Form):
-    email = forms.EmailField(label=_("Email"), max_length=254)
+    email = RecipientEmailField(label=_("Email"), max_length=254)
     full_name = forms.CharField(label=_("Full name"), max_length=200)
     comment = forms.CharField(
         label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 3})
@@ -187,13 +243,13 @@ class MailingForm(forms.Form):
             "What you call this mailing in lists and reports. Empty: the message's subject."
         ),
     )
-    message = forms.ModelChoiceField(label=_("Message"), queryset=Message.objects.none())
+    message = IdChoiceField(label=_("Message"), queryset=Message.objects.none())
     all_recipients = forms.BooleanField(
         required=False,
         label=_("Send to all my recipients"),
         help_text=_("Every recipient you have now; the recipients below are then ignored."),
     )
-    lists = forms.ModelMultipleChoiceField(
+    lists = IdMultipleChoiceField(
         label=_("Lists"),
         queryset=RecipientList.objects.none(),
         required=False,
@@ -202,7 +258,7 @@ class MailingForm(forms.Form):
             "Their confirmed members when each send starts, including people who join later."
         ),
     )
-    recipients = forms.ModelMultipleChoiceField(
+    recipients = IdMultipleChoiceField(
         label=_("Recipients"),
         queryset=Recipient.objects.none(),
         required=False,
@@ -211,12 +267,14 @@ class MailingForm(forms.Form):
     )
     first_send_at = forms.DateTimeField(
         label=_("First send"),
+        validators=[validate_calendar_range],
         widget=DateTimeInput(),
         input_formats=DATETIME_INPUT_FORMATS,
-        help_text=_("A time in the past sends as soon as the mailing is saved."),
+        help_text=_("A time in the past sends at once when the mailing starts; Save asks first."),
     )
     end_at = forms.DateTimeField(
         label=_("End"),
+        validators=[validate_calendar_range],
         widget=DateTimeInput(),
         input_formats=DATETIME_INPUT_FORMATS,
         help_text=_("No occurrence is sent after this time."),
@@ -226,6 +284,21 @@ class MailingForm(forms.Form):
         choices=Mailing.Periodicity.choices,
         initial=Mailing.Periodicity.ONCE,
     )
+    # New mailings only (the edit page removes it). Left out of a post, it starts.
+    start = forms.ChoiceField(
+        label=_("When saved"),
+        choices=[
+            ("start", _("Start it: send as planned")),
+            ("draft", _("Keep it as a draft: send nothing until I schedule it or press Send now")),
+        ],
+        widget=forms.RadioSelect,
+        required=False,
+        initial="start",
+    )
+
+    def clean_start(self) -> bool:
+        return self.cleaned_data.get("start") != "draft"
+
     reply_to = forms.EmailField(
         label=_("Reply-To"),
         required=False,
@@ -261,12 +334,15 @@ class MailingForm(forms.Form):
 
 class ScheduleForm(forms.Form):
     send_at = forms.DateTimeField(
-        label=_("Next send"), widget=DateTimeInput(), input_formats=[DATETIME_FORMAT]
+        label=_("Next send"),
+        widget=DateTimeInput(),
+        input_formats=[DATETIME_FORMAT],
+        validators=[validate_calendar_range],
     )
 
 
 class AttemptFilterForm(forms.Form):
-    mailing = forms.ModelChoiceField(
+    mailing = IdChoiceField(
         label=_("Mailing"),
         queryset=Mailing.objects.none(),
         required=False,
@@ -278,10 +354,16 @@ class AttemptFilterForm(forms.Form):
         required=False,
     )
     date_from = forms.DateField(
-        required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label=_("From"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_calendar_range],
     )
     date_to = forms.DateField(
-        required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label=_("To"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_calendar_range],
     )
 
     def __init__(self, *args, mailings, **kwargs) -> None:

@@ -7,16 +7,20 @@ a broken SMTP server or a database hiccup is logged and the next tick tries agai
 
 import io
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from django.conf import settings
 from django.core.management import call_command
+from django.utils import timezone
 from django_apscheduler.models import DjangoJobExecution
 from django_apscheduler.util import close_old_connections
 
 from . import delivery
+from .models import Heartbeat
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,6 +34,23 @@ def _guarded(name: str, func: Callable[[], T]) -> T | None:
     except Exception:
         logger.exception("scheduler.job_failed", extra={"job": name})
         return None
+
+
+def _record_tick() -> None:
+    Heartbeat.objects.update_or_create(
+        name=Heartbeat.SCHEDULER,
+        defaults={
+            "beat_at": timezone.now(),
+            "host": socket.gethostname()[:255],
+            "pid": os.getpid(),
+        },
+    )
+
+
+@close_old_connections
+def record_tick() -> None:
+    """The scheduler's heartbeat, one row: the managers' health page reads its last tick."""
+    _guarded("record_tick", _record_tick)
 
 
 @close_old_connections
@@ -89,6 +110,7 @@ def scheduled_jobs() -> list[Job]:
     """Every job with its interval, in the order `run_scheduler --once` runs them."""
     tick = settings.MAILING_TICK_SECONDS
     return [
+        Job("record_tick", record_tick, tick),
         Job("requeue_expired_claims", requeue_expired_claims, max(tick, 30)),
         Job("start_due_runs", start_due_runs, tick),
         Job("deliver_pending", deliver_pending, tick),

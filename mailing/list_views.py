@@ -17,7 +17,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from core.roles import can_write, ensure_can_write, get_object_for, objects_for
-from core.views import DashboardMixin, ListPageMixin, OwnedObjectMixin
+from core.views import DashboardMixin, ListPageMixin, OwnedObjectMixin, query_id, query_text
 
 from . import audience, services
 from .forms import AddToListForm, ImportForm, MailingForm, MembersForm, RecipientListForm
@@ -34,7 +34,7 @@ class AudienceSearchView(DashboardMixin, View):
     (`kind=list`) or both matching `q`."""
 
     def get(self, request: HttpRequest) -> JsonResponse:
-        query = request.GET.get("q", "").strip()[:200]
+        query = query_text(request.GET.get("q", ""))
         kind = request.GET.get("kind", "")
         results: list[dict] = []
         if kind in ("", "list"):
@@ -90,7 +90,7 @@ class ListListView(ListPageMixin, TemplateView):
     template_name = "mailing/list_list.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        search = self.request.GET.get("q", "").strip()
+        search = self.search()
         return super().get_context_data(
             page_obj=audience.list_page(user=self.user, search=search, number=self.page_number()),
             search=search,
@@ -104,7 +104,7 @@ class ListDetailView(ListPageMixin, OwnedObjectMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         recipient_list = self.get_object()
-        search = self.request.GET.get("q", "").strip()
+        search = self.search()
         counts = audience.with_member_counts(RecipientList.objects.filter(pk=recipient_list.pk))
         return super().get_context_data(
             object=recipient_list,
@@ -245,8 +245,8 @@ class RecipientImportView(DashboardMixin, TemplateView):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         ensure_can_write(self.user)
         initial = {}
-        list_id = request.GET.get("list", "")
-        if list_id.isdigit():
+        list_id = query_id(request.GET.get("list", ""))
+        if list_id is not None:
             initial["list"] = objects_for(self.user, RecipientList).filter(pk=list_id).first()
         form = ImportForm(owner=self.user, initial=initial)
         return self.render_to_response(self.get_context_data(form=form))

@@ -6,23 +6,28 @@ viewer's namespace (see `mailing.cache`), dropped on every write. Attempt figure
 they are exact at every moment and cost rows-per-day, not rows-per-attempt.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Lower
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from core.roles import get_object_for, is_manager, objects_for
 from users.models import User
 
 from . import cache
+from .delivery import sendable_runs
 from .models import (
     Attempt,
     DailyStat,
     Delivery,
+    Heartbeat,
     Mailing,
     Message,
     Recipient,
@@ -342,6 +347,7 @@ class Progress:
     cancelled: int
     pending: int
     running: bool
+    finished_at: datetime | None = None
     # Never sent: the address is suppressed (unsubscribed or bounced).
     skipped: int = 0
 
@@ -366,6 +372,20 @@ class Progress:
             "skipped": self.skipped,
             "percent": self.percent,
             "running": self.running,
+            # The run's row in the page's runs table, kept in step by progress.js: its
+            # "Failed" counts the cancelled too (`recent_runs`).
+            "run": None
+            if self.run_id is None
+            else {
+                "id": self.run_id,
+                "sent": self.sent,
+                "failed": self.failed + self.cancelled,
+                "skipped": self.skipped,
+                "total": self.total,
+                "finished": None
+                if self.finished_at is None
+                else f"{timezone.localtime(self.finished_at):%Y-%m-%d %H:%M}",
+            },
         }
 
 
@@ -389,6 +409,7 @@ def latest_run_progress(*, mailing: Mailing) -> Progress:
         cancelled=by_state.get(Delivery.State.CANCELLED, 0),
         pending=pending,
         running=run.finished_at is None,
+        finished_at=run.finished_at,
         skipped=by_state.get(Delivery.State.SKIPPED, 0),
     )
 
@@ -460,3 +481,151 @@ def daily_cap_wait(*, mailing: Mailing) -> CapWait | None:
         next_try_at__gte=until,
     ).count()
     return CapWait(waiting, until) if waiting else None
+
+
+def queued_count(*, mailing: Mailing) -> int:
+    """Messages of `mailing` waiting in an open run (pending, retrying or being sent): what a
+    stop or a disable cancels, and a pause holds."""
+    return Delivery.objects.filter(
+        run__mailing=mailing,
+        run__finished_at__isnull=True,
+        state__in=[Delivery.State.PENDING, Delivery.State.CLAIMED],
+    ).count()
+
+
+# --- Scheduler health --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchedulerHealth:
+    """What the managers' health page shows; `running` is False when the scheduler's last
+    tick is older than a few of its intervals (or it never ticked)."""
+
+    now: datetime
+    last_tick: datetime | None
+    running: bool
+    queued: int  # pending, never tried yet
+    retrying: int  # pending again after a failed try
+    claimed: int  # in a sender's hands right now
+    held: int  # pending in a paused, disabled or blocked owner's run
+    oldest_due: datetime | None  # the longest-waiting delivery that may go out now
+    senders_alive: int  # claim batches with a lease renewed recently (idle senders hold none)
+
+    @property
+    def oldest_age(self) -> timedelta | None:
+        return None if self.oldest_due is None else max(self.now - self.oldest_due, timedelta())
+
+
+def scheduler_health(*, now: datetime | None = None) -> SchedulerHealth:
+    """The scheduler's last tick and the queue's state, in two queries however many rows."""
+    now = now or timezone.now()
+    tick = Heartbeat.objects.filter(name=Heartbeat.SCHEDULER).values_list("beat_at", flat=True)
+    last_tick = tick.first()
+    stale_after = timedelta(seconds=3 * settings.MAILING_TICK_SECONDS + 30)
+    pending = Q(state=Delivery.State.PENDING, run__finished_at__isnull=True)
+    live = Q(run__in=sendable_runs())
+    figures = Delivery.objects.aggregate(
+        queued=Count("pk", filter=pending & live & Q(tries=0)),
+        retrying=Count("pk", filter=pending & live & Q(tries__gt=0)),
+        held=Count("pk", filter=pending & ~live),
+        claimed=Count("pk", filter=Q(state=Delivery.State.CLAIMED)),
+        oldest_due=Min("next_try_at", filter=pending & live & Q(next_try_at__lte=now)),
+        senders=Count(
+            "claim_token",
+            distinct=True,
+            filter=Q(state=Delivery.State.CLAIMED, lease_expires_at__gt=now),
+        ),
+    )
+    return SchedulerHealth(
+        now=now,
+        last_tick=last_tick,
+        running=last_tick is not None and now - last_tick <= stale_after,
+        queued=figures["queued"],
+        retrying=figures["retrying"],
+        claimed=figures["claimed"],
+        held=figures["held"],
+        oldest_due=figures["oldest_due"],
+        senders_alive=figures["senders"],
+    )
+
+
+# --- What an action will do, said before it is done ----------------------------------------------
+
+
+def audience_size(
+    *,
+    owner_id: int,
+    mailing_id: int | None = None,
+    recipient_ids: Collection[int] | None = None,
+    list_ids: Collection[int] = (),
+) -> int:
+    """How many addresses one send reaches: a stored mailing's (`mailing_id`), or a mailing
+    being written of the owner's `recipient_ids` and `list_ids` (recipient_ids None: every
+    recipient they have). What the form, Send now and Stop show; it is `mailing.audience`'s
+    count (lists' confirmed members, suppressed addresses left out), so they all say the same
+    as the engine does."""
+    from . import audience
+
+    if mailing_id is not None:
+        mailing = Mailing.objects.get(pk=mailing_id)
+        ids = audience.mailing_audience(mailing=mailing)
+        suppressed = Suppression.objects.filter(owner_id=owner_id).alias(key=Lower("email"))
+        return ids.exclude(Exists(suppressed.filter(key=OuterRef("email")))).count()
+    return audience.audience_count(
+        owner_id=owner_id,
+        recipient_ids=recipient_ids or (),
+        list_ids=list_ids,
+        all_recipients=recipient_ids is None,
+    )
+
+
+def save_outcome(
+    *,
+    count: int,
+    start: bool,
+    first_send_at: datetime | None,
+    periodicity: str,
+    end_at: datetime | None,
+    now: datetime | None = None,
+) -> str:
+    """What saving a new mailing does, in a sentence: a draft sends nothing; one that starts
+    sends to `count` recipients now (its first send has passed) or from its first send."""
+    now = now or timezone.now()
+    if not start:
+        return gettext(
+            "Save keeps it as a draft: nothing is sent until you schedule it or press Send now."
+        )
+    if first_send_at is None:
+        return gettext("Save starts it at the first send time you choose.")
+    names = {
+        "count": count,
+        "when": f"{timezone.localtime(first_send_at):%Y-%m-%d %H:%M}",
+        "end": "" if end_at is None else f"{timezone.localtime(end_at):%Y-%m-%d %H:%M}",
+    }
+    if first_send_at <= now:
+        text = ngettext(
+            "Save sends it to %(count)d recipient now.",
+            "Save sends it to %(count)d recipients now.",
+            count,
+        )
+    else:
+        text = ngettext(
+            "Save starts it on %(when)s: it is sent to %(count)d recipient then.",
+            "Save starts it on %(when)s: it is sent to %(count)d recipients then.",
+            count,
+        )
+    text %= names
+    if periodicity != Mailing.Periodicity.ONCE and end_at is not None:
+        repeats: str | None = {
+            Mailing.Periodicity.DAILY: gettext("It repeats every day until %(end)s."),
+            Mailing.Periodicity.WEEKLY: gettext("It repeats every week until %(end)s."),
+            Mailing.Periodicity.MONTHLY: gettext("It repeats every month until %(end)s."),
+        }.get(periodicity)  # type: ignore[call-overload]  # a str from the form
+        if repeats:
+            text += " " + repeats % names
+    return text
+
+
+def mailings_using(*, message: Message, limit: int = 50) -> list[Mailing]:
+    """The mailings that send `message` (what keeps it from being deleted), newest first."""
+    return list(message.mailings.order_by("-created_at", "-pk")[:limit])

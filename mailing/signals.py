@@ -8,7 +8,7 @@ from django.db.models import Model
 from django.db.models.signals import post_delete, pre_save
 from django.dispatch import receiver
 
-from core.signals import account_blocked, account_deleting
+from core.signals import account_blocked, account_deleting, account_unblocked
 from users.models import User
 
 from . import cache, schedule, services
@@ -48,9 +48,15 @@ def plan_unplanned_mailing(sender: type[Model], instance: Any, **kwargs: Any) ->
 
 
 @receiver(account_blocked)
-def stop_mailings_of_blocked_account(sender: object, user: User, **kwargs: Any) -> int:
-    """Blocking an account stops everything of theirs that is queued or running."""
-    return services.mailings_stop_for_blocked_owner(owner=user)
+def hold_mailings_of_blocked_account(sender: object, user: User, **kwargs: Any) -> int:
+    """Blocking an account holds everything of theirs that is queued or planned."""
+    return services.mailings_hold_for_blocked_owner(owner=user)
+
+
+@receiver(account_unblocked)
+def resume_mailings_of_unblocked_account(sender: object, user: User, **kwargs: Any) -> int:
+    """Unblocking an account gives back what the block held."""
+    return services.mailings_resume_for_unblocked_owner(owner=user)
 
 
 @receiver(account_deleting)

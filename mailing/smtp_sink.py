@@ -36,6 +36,7 @@ class Received:
     mail_from: str
     rcpt_to: str
     data: bytes
+    mail_options: tuple[str, ...] = ()
     # When the server accepted it (time.time()): what rate tests measure.
     at: float = field(default_factory=time.time)
 
@@ -133,7 +134,14 @@ class _Handler:
             elif action and action[:3].isdigit() and not action.startswith("2"):
                 replies.append(_reply(action))
                 continue
-            self.sink._store(Received(envelope.mail_from, address, envelope.content))
+            self.sink._store(
+                Received(
+                    envelope.mail_from,
+                    address,
+                    envelope.content,
+                    tuple(envelope.mail_options),
+                )
+            )
             if action and action.startswith("2") and action[3:4] == " ":
                 replies.append(action)
         return replies[0] if replies else "250 2.0.0 Ok: queued"
@@ -150,8 +158,10 @@ class SmtpSink:
         pipelining: bool = False,
         auth: tuple[str, str] | None = None,
         tls_context=None,
+        smtputf8: bool = False,
     ) -> None:
         self.host = "127.0.0.1"
+        self.smtputf8 = smtputf8  # offer SMTPUTF8 (RFC 6531) in the EHLO reply
         self.port = port or free_port()
         self.slow_seconds = slow_seconds
         self.pipelining = pipelining
@@ -174,6 +184,8 @@ class SmtpSink:
         options: dict[str, Any] = {}
         if self.auth is not None:
             options.update(authenticator=handler.authenticate, auth_require_tls=False)
+        # aiosmtpd's controller offers SMTPUTF8 unless told otherwise; real relays often do not.
+        options.update(enable_SMTPUTF8=self.smtputf8)
         if self.tls_context is not None:
             # STARTTLS offered, and required before MAIL: a message that arrives came over TLS.
             options.update(tls_context=self.tls_context, require_starttls=True)

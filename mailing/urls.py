@@ -86,8 +86,12 @@ urlpatterns = [
         "mailings/<int:pk>/schedule/", views.MailingScheduleView.as_view(), name="mailing_schedule"
     ),
     path("mailings/<int:pk>/disable/", views.MailingDisableView.as_view(), name="mailing_disable"),
+    path("mailings/<int:pk>/enable/", views.MailingEnableView.as_view(), name="mailing_enable"),
+    path("mailings/<int:pk>/pause/", views.MailingPauseView.as_view(), name="mailing_pause"),
+    path("mailings/<int:pk>/resume/", views.MailingResumeView.as_view(), name="mailing_resume"),
     path(
         "mailings/<int:pk>/progress/", views.MailingProgressView.as_view(), name="mailing_progress"
     ),
     path("attempts/", views.AttemptListView.as_view(), name="attempt_list"),
+    path("health/", views.SchedulerHealthView.as_view(), name="scheduler_health"),
 ]

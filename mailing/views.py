@@ -10,13 +10,15 @@ whether to offer it.
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model
 from django.forms import BaseForm
 from django.forms.models import model_to_dict
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -30,12 +32,20 @@ from core.refusals import ActionRefused
 from core.roles import (
     can_manage,
     can_write,
+    ensure_can_manage,
     ensure_can_write,
     get_object_for,
     is_manager,
     objects_for,
 )
-from core.views import DashboardMixin, ListPageMixin, OwnedObjectMixin, refuse, show_errors
+from core.views import (
+    DashboardMixin,
+    ListPageMixin,
+    OwnedObjectMixin,
+    query_id,
+    refuse,
+    show_errors,
+)
 
 from . import selectors, services
 from .forms import AttemptFilterForm, MailingForm, MessageForm, RecipientForm, ScheduleForm
@@ -116,7 +126,13 @@ class OwnedDeleteView(OwnedPageMixin, TemplateView):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         obj = self.get_object()
         self.offered(obj)
-        return self.render_to_response(self.get_context_data(**self.page_context(obj)))
+        return self.render_to_response(
+            self.get_context_data(**self.page_context(obj), **self.consequences(obj))
+        )
+
+    def consequences(self, obj: Any) -> dict[str, Any]:
+        """What the page says beside "deleted for good" (and whether it can be)."""
+        return {}
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         obj = self.get_object()
@@ -165,7 +181,7 @@ class RecipientListView(ListPageMixin, TemplateView):
     template_name = "mailing/recipient_list.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        search = self.request.GET.get("q", "").strip()
+        search = self.search()
         return super().get_context_data(
             page_obj=selectors.recipient_page(
                 user=self.user, search=search, number=self.page_number()
@@ -236,7 +252,7 @@ class MessageListView(ListPageMixin, TemplateView):
     template_name = "mailing/message_list.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        search = self.request.GET.get("q", "").strip()
+        search = self.search()
         return super().get_context_data(
             page_obj=selectors.message_page(
                 user=self.user, search=search, number=self.page_number()
@@ -289,6 +305,10 @@ class MessageDeleteView(OwnedDeleteView):
     model = Message
     list_url = "mailing:message_list"
 
+    def consequences(self, obj: Message) -> dict[str, Any]:
+        # Said on the page, before the button, not after it as a refusal.
+        return {"used_by": selectors.mailings_using(message=obj)}
+
     def perform_delete(self, obj: Message) -> None:
         services.message_delete(user=self.user, message=obj)
 
@@ -301,8 +321,7 @@ class MailingListView(ListPageMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         status = self.request.GET.get("status", "")
-        owner = self.request.GET.get("owner", "")
-        owner_id = int(owner) if owner.isdigit() else None
+        owner_id = query_id(self.request.GET.get("owner", ""))
         return super().get_context_data(
             page_obj=selectors.mailing_page(
                 user=self.user, status=status, owner_id=owner_id, number=self.page_number()
@@ -327,6 +346,9 @@ class MailingDetailView(ListPageMixin, TemplateView):
             mailing=mailing,
             can_write=can_write(user, mailing),
             can_disable=can_manage(user, "disable") and not mailing.is_disabled,
+            can_enable=can_manage(user, "disable") and mailing.is_disabled,
+            audience=selectors.audience_size(owner_id=mailing.owner_id, mailing_id=mailing.pk),
+            queued=selectors.queued_count(mailing=mailing),
             progress=selectors.latest_run_progress(mailing=mailing),
             cap_wait=selectors.daily_cap_wait(mailing=mailing),
             runs=selectors.recent_runs(mailing=mailing),
@@ -369,18 +391,74 @@ class MailingFormView(OwnedFormView):
 
 
 class MailingCreateView(MailingFormView):
-    success_message = _("Mailing saved. It starts by itself at its first send time.")
+    """A new mailing. The first send is not filled in (Save would start sending at once), the
+    page says what Save will do (`selectors.save_outcome`), it can be saved as a draft, and a
+    save that would send at once asks first, with the number of recipients."""
 
     def get_initial(self) -> dict[str, Any]:
         now = timezone.localtime().replace(second=0, microsecond=0)
-        return {"first_send_at": now, "end_at": now + timedelta(days=30)}
+        return {"end_at": now + timedelta(days=30), "start": "start"}
+
+    def audience(self, data: dict[str, Any]) -> int:
+        chosen = data.get("recipients")
+        return selectors.audience_size(
+            owner_id=self.user.pk,
+            recipient_ids=None
+            if data.get("all_recipients") or chosen is None
+            else [r.pk for r in chosen],
+            list_ids=[group.pk for group in data.get("lists") or ()],
+        )
+
+    def outcome(self, data: dict[str, Any]) -> str:
+        return selectors.save_outcome(
+            count=self.audience(data),
+            start=data.get("start", True),
+            first_send_at=data.get("first_send_at"),
+            periodicity=data.get("periodicity") or Mailing.Periodicity.ONCE,
+            end_at=data.get("end_at"),
+        )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        form = context["form"]
+        data = form.cleaned_data if form.is_bound and not form.errors else {}
+        if not form.is_bound:
+            data = {"start": True, "recipients": []}
+        context["outcome"] = self.outcome(data) if data else ""
+        context["audience"] = self.audience(data) if data else 0
+        return context
+
+    def form_valid(self, form: BaseForm) -> HttpResponse:
+        data, now = form.cleaned_data, timezone.now()
+        sends_now = data["start"] and data["first_send_at"] <= now
+        # What the service would refuse anyway is refused first, next to its field.
+        acceptable = data["end_at"] > max(now, data["first_send_at"]) and (
+            data["all_recipients"] or data["recipients"] or data.get("lists")
+        )
+        # Confirmed for this many recipients: a change of recipients since asks again.
+        confirmed = self.request.POST.get("confirm_send") == str(self.audience(data))
+        if sends_now and acceptable and not confirmed:
+            # Ask first: the same form, what Save will do, and a button that says it.
+            return self.render_to_response(self.get_context_data(form=form, confirm_send=True))
+        return super().form_valid(form)
 
     def save(self, data: dict[str, Any]) -> Mailing:
-        return services.mailing_create(owner=self.user, **data)
+        mailing = services.mailing_create(owner=self.user, **data)
+        self.success_message = (
+            _("Mailing saved as a draft: nothing is sent until you schedule it or press Send now.")
+            if not data["start"]
+            else _("Mailing saved. It starts by itself at its first send time.")
+        )
+        return mailing
 
 
 class MailingUpdateView(MailingFormView):
     success_message = _("Mailing updated.")
+
+    def get_form(self, form_class: Any = None) -> BaseForm:
+        form = super().get_form(form_class)
+        form.fields.pop("start", None)  # a new mailing's choice only
+        return form
 
     def save(self, data: dict[str, Any]) -> Mailing:
         return services.mailing_update(user=self.user, mailing=self.object, **data)
@@ -446,13 +524,90 @@ class MailingStopView(MailingActionView):
         }
 
 
-class MailingDisableView(MailingActionView):
+class MailingPauseView(MailingActionView):
+    def act(self, mailing: Mailing) -> str:
+        services.mailing_pause(user=self.user, mailing=mailing)
+        return gettext("Mailing paused: what is queued waits, and nothing new starts.")
+
+
+class MailingResumeView(MailingActionView):
+    def act(self, mailing: Mailing) -> str:
+        skipped = services.mailing_resume(user=self.user, mailing=mailing)
+        text = gettext("Mailing resumed.")
+        if skipped:
+            text += " " + ngettext(
+                "%(count)d occurrence that fell due during the pause was skipped.",
+                "%(count)d occurrences that fell due during the pause were skipped.",
+                skipped,
+            ) % {"count": skipped}
+        return text
+
+
+class ConfirmedMailingActionView(MailingActionView):
+    """A manager's action on a mailing: GET asks for confirmation and says what it will do."""
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        mailing = self.get_object()
+        ensure_can_manage(self.user, "disable")
+        context = {
+            "cancel_url": reverse("mailing:mailing_detail", args=[mailing.pk]),
+            **self.confirmation(selectors.mailing_detail(user=self.user, pk=mailing.pk)),
+        }
+        return TemplateResponse(request, "confirm_action.html", context)
+
+    def confirmation(self, mailing: Mailing) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class MailingDisableView(ConfirmedMailingActionView):
+    def confirmation(self, mailing: Mailing) -> dict[str, Any]:
+        queued = selectors.queued_count(mailing=mailing)
+        names = {"pk": mailing.pk, "count": queued}
+        return {
+            "title": gettext("Disable mailing #%(pk)s?") % names,
+            "explanation": [
+                ngettext(
+                    "%(count)d queued message is cancelled (recorded as not sent) and "
+                    "nothing of this mailing starts until a manager enables it again.",
+                    "%(count)d queued messages are cancelled (recorded as not sent) and "
+                    "nothing of this mailing starts until a manager enables it again.",
+                    queued,
+                )
+                % names,
+                gettext("Its schedule is kept: Enable lets it go on with its next occurrence."),
+            ],
+            "button": gettext("Disable"),
+            "button_class": "btn-dark",
+        }
+
     def act(self, mailing: Mailing) -> str:
         cancelled = services.mailing_disable(manager=self.user, mailing=mailing)
         return gettext("Mailing #%(pk)s disabled; %(cancelled)s.") % {
             "pk": mailing.pk,
             "cancelled": _queued_cancelled(cancelled),
         }
+
+
+class MailingEnableView(ConfirmedMailingActionView):
+    def confirmation(self, mailing: Mailing) -> dict[str, Any]:
+        return {
+            "title": gettext("Enable mailing #%(pk)s?") % {"pk": mailing.pk},
+            "explanation": [
+                gettext(
+                    "It goes on with its next occurrence; occurrences that fell due while it "
+                    "was disabled are skipped, and messages cancelled by the disable stay "
+                    "cancelled."
+                ),
+            ],
+            "button": gettext("Enable"),
+            "button_class": "btn-success",
+        }
+
+    def act(self, mailing: Mailing) -> str:
+        services.mailing_enable(manager=self.user, mailing=mailing)
+        return gettext("Mailing #%(pk)s enabled.") % {"pk": mailing.pk}
 
 
 class MailingScheduleView(MailingDetailView):
@@ -531,6 +686,27 @@ class MailingDuplicateView(DuplicateView):
 
     def duplicate(self, obj: Mailing) -> Mailing:
         return services.mailing_duplicate(user=self.user, mailing=obj)
+
+
+# --- Operations ----------------------------------------------------------------------------------
+
+
+class SchedulerHealthView(DashboardMixin, TemplateView):
+    """For managers: whether the scheduler runs, and how the queue stands."""
+
+    template_name = "mailing/scheduler_health.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_manager(self.user):
+            raise PermissionDenied(gettext("Only managers can see the scheduler's health."))
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            health=selectors.scheduler_health(),
+            tick_seconds=settings.MAILING_TICK_SECONDS,
+            **kwargs,
+        )
 
 
 # --- Attempts ------------------------------------------------------------------------------------

@@ -34,3 +34,14 @@ def user_page(*, search: str = "", blocked: str = "", number=1) -> Page:
     if blocked in ("yes", "no"):
         users = users.filter(is_blocked=blocked == "yes")
     return Paginator(users, PAGE_SIZE).get_page(number)
+
+
+def mailings_in_progress(*, user: User) -> int:
+    """How many of `user`'s mailings are launched or have something queued: what a block
+    holds and an unblock gives back (the confirmation pages say so)."""
+    open_runs = Mailing.objects.filter(owner=user, runs__finished_at__isnull=True)
+    return (
+        Mailing.objects.filter(owner=user)
+        .filter(Q(status=Mailing.Status.LAUNCHED) | Q(pk__in=open_runs.values("pk")))
+        .count()
+    )

@@ -12,7 +12,7 @@ from django.utils.translation import gettext
 
 from core.refusals import ActionRefused
 from core.roles import ensure_can_manage
-from core.signals import account_blocked, account_deleting
+from core.signals import account_blocked, account_deleting, account_unblocked
 
 from .models import User
 
@@ -55,8 +55,9 @@ def user_profile_update(*, user: User, **fields: Unpack[ProfileFields]) -> User:
 
 @transaction.atomic
 def user_block(*, actor: User, user: User) -> None:
-    """Block the account and stop everything of theirs that is queued or running (the
-    campaigns app does that on `core.signals.account_blocked`, in this transaction).
+    """Block the account: it changes and sends nothing, and everything of theirs that is
+    queued or planned is held as it is (the campaigns app does that on
+    `core.signals.account_blocked`, in this transaction); `user_unblock` gives it back.
 
     Raises PermissionDenied unless the rule (`core.roles.can_manage`) lets `actor`."""
     ensure_can_manage(actor, "block", user)
@@ -67,16 +68,18 @@ def user_block(*, actor: User, user: User) -> None:
     user.blocked_by = actor
     user.save(update_fields=["is_blocked", "blocked_at", "blocked_by"])
     answers: list[tuple[Any, Any]] = account_blocked.send(sender=User, user=user, actor=actor)
-    stopped = sum(answer for _, answer in answers if isinstance(answer, int))
+    held = sum(answer for _, answer in answers if isinstance(answer, int))
     logger.info(
         "user.blocked",
-        extra={"user_id": user.pk, "actor_id": actor.pk, "mailings_stopped": stopped},
+        extra={"user_id": user.pk, "actor_id": actor.pk, "mailings_held": held},
     )
 
 
 @transaction.atomic
 def user_unblock(*, actor: User, user: User) -> None:
-    """Give the account back its writes (its stopped mailings stay stopped).
+    """Give the account back its writes and its mailings as they were before the block: what
+    was queued goes on, and a periodic mailing continues with its next occurrence (those
+    that fell due during the block are skipped; `core.signals.account_unblocked`).
 
     Raises PermissionDenied unless the rule (`core.roles.can_manage`) lets `actor`."""
     ensure_can_manage(actor, "unblock", user)
@@ -86,7 +89,12 @@ def user_unblock(*, actor: User, user: User) -> None:
     user.blocked_at = None
     user.blocked_by = None
     user.save(update_fields=["is_blocked", "blocked_at", "blocked_by"])
-    logger.info("user.unblocked", extra={"user_id": user.pk, "actor_id": actor.pk})
+    answers: list[tuple[Any, Any]] = account_unblocked.send(sender=User, user=user, actor=actor)
+    skipped = sum(answer for _, answer in answers if isinstance(answer, int))
+    logger.info(
+        "user.unblocked",
+        extra={"user_id": user.pk, "actor_id": actor.pk, "occurrences_skipped": skipped},
+    )
 
 
 @transaction.atomic

@@ -7,13 +7,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import BaseForm
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.views import View
 from django.views.generic import FormView, TemplateView, UpdateView
 
 from core.refusals import ActionRefused
-from core.roles import is_manager
+from core.roles import ensure_can_manage, is_manager
 from core.views import DashboardMixin, ListPageMixin, refuse, show_errors
 
 from . import personal_data, selectors, services
@@ -101,7 +102,7 @@ class UserListView(ManagerRequiredMixin, ListPageMixin, TemplateView):
     template_name = "users/user_list.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        search = self.request.GET.get("q", "").strip()
+        search = self.search()
         blocked = self.request.GET.get("blocked", "")
         return super().get_context_data(
             page_obj=selectors.user_page(search=search, blocked=blocked, number=self.page_number()),
@@ -111,19 +112,73 @@ class UserListView(ManagerRequiredMixin, ListPageMixin, TemplateView):
         )
 
 
-class BlockActionView(ManagerRequiredMixin, View):
-    """Block or unblock one account; the service refuses (403) what the rule does not allow."""
+class BlockActionView(ManagerRequiredMixin, TemplateView):
+    """Block or unblock one account: GET asks for confirmation and says what it will do, POST
+    does it; the service refuses (403) what the rule does not allow."""
 
-    http_method_names = ["post"]
+    http_method_names = ["get", "post"]
+    template_name = "confirm_action.html"
     block = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        target = get_object_or_404(User, pk=self.kwargs["pk"])
+        ensure_can_manage(self.user, "block" if self.block else "unblock", target)
+        held = selectors.mailings_in_progress(user=target)
+        names = {"email": target.email, "count": held}
+        if self.block:
+            title = gettext("Block %(email)s?") % names
+            explanation = [
+                gettext(
+                    "%(email)s will still be able to sign in and read their campaigns, but not "
+                    "create, change or send anything."
+                )
+                % names,
+                ngettext(
+                    "Their %(count)d mailing in progress is held as it is: nothing queued is "
+                    "cancelled and nothing new starts.",
+                    "Their %(count)d mailings in progress are held as they are: nothing queued "
+                    "is cancelled and nothing new starts.",
+                    held,
+                )
+                % names,
+                gettext(
+                    "Unblock gives everything back: queued messages go out, and a repeating "
+                    "mailing continues with its next occurrence."
+                ),
+            ]
+            button, button_class = gettext("Block"), "btn-danger"
+        else:
+            title = gettext("Unblock %(email)s?") % names
+            explanation = [
+                gettext("%(email)s will be able to create, change and send again.") % names,
+                ngettext(
+                    "Their %(count)d mailing held by the block goes on: queued messages are "
+                    "sent, and a repeating one continues with its next occurrence (those that "
+                    "fell due during the block are skipped).",
+                    "Their %(count)d mailings held by the block go on: queued messages are "
+                    "sent, and repeating ones continue with their next occurrence (those that "
+                    "fell due during the block are skipped).",
+                    held,
+                )
+                % names,
+            ]
+            button, button_class = gettext("Unblock"), "btn-success"
+        return super().get_context_data(
+            title=title,
+            explanation=explanation,
+            button=button,
+            button_class=button_class,
+            cancel_url=reverse("users:user_list"),
+            **kwargs,
+        )
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         target = get_object_or_404(User, pk=pk)
         if self.block:
             services.user_block(actor=self.user, user=target)
-            text = gettext("%(email)s is blocked; their mailings stopped.")
+            text = gettext("%(email)s is blocked; their mailings are held until unblocked.")
         else:
             services.user_unblock(actor=self.user, user=target)
-            text = gettext("%(email)s is unblocked.")
+            text = gettext("%(email)s is unblocked; their mailings go on.")
         messages.success(request, text % {"email": target.email})
         return redirect("users:user_list")

@@ -188,3 +188,26 @@ def test_without_a_home_page_it_stops_with_a_command_error():
 
     with pytest.raises(CommandError, match=r"run `manage\.py migrate` first"):
         seed()
+
+
+def test_the_demo_mailings_latest_run_agrees_with_its_runs_and_report(seeded):
+    """The demo's finished mailing showed "not started, 0 of 0" beside 156 attempts: its
+    history was attempts without the runs and deliveries the engine records."""
+    from mailing import selectors
+
+    mailing = Mailing.objects.get(status=Mailing.Status.FINISHED, message__subject="Welcome aboard")
+    attempts = Attempt.objects.filter(mailing=mailing)
+    runs: list[Any] = selectors.recent_runs(mailing=mailing, limit=100)  # annotated rows
+    progress = selectors.latest_run_progress(mailing=mailing)
+
+    assert len(runs) == 13 and progress.run_id == runs[0].pk and not progress.running
+    assert sum(run.total for run in runs) == attempts.count() > 0
+    assert sum(run.sent for run in runs) == attempts.filter(status="success").count()
+    latest = runs[0]
+    assert (progress.sent, progress.failed + progress.cancelled, progress.total) == (
+        latest.sent,
+        latest.failed,
+        latest.total,
+    )
+    assert progress.percent == 100
+    assert attempts.filter(run__isnull=True).count() == 0

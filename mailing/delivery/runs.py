@@ -33,7 +33,12 @@ def start_due_runs(*, now: datetime | None = None) -> list[Run]:
     """Start a run for every mailing whose next occurrence has come; idempotent."""
     now = now or timezone.now()
     due_ids = list(
-        Mailing.objects.filter(next_send_at__lte=now, is_disabled=False, owner__is_blocked=False)
+        Mailing.objects.filter(
+            next_send_at__lte=now,
+            is_disabled=False,
+            paused_at__isnull=True,
+            owner__is_blocked=False,
+        )
         .exclude(status=Mailing.Status.FINISHED)
         .values_list("pk", flat=True)
     )
@@ -53,6 +58,7 @@ def _start_scheduled_run(*, mailing_id: int, now: datetime) -> Run | None:
         or mailing.next_send_at is None
         or mailing.next_send_at > now
         or mailing.is_disabled
+        or mailing.is_paused
         or mailing.owner.is_blocked
         or mailing.status == Mailing.Status.FINISHED
     ):
@@ -131,6 +137,8 @@ def ensure_sendable(*, mailing: Mailing, now: datetime, starting: bool = True) -
         raise CannotSend("A manager has disabled this mailing.")
     if mailing.owner.is_blocked:
         raise CannotSend("The owner's account is blocked.")
+    if starting and mailing.is_paused:
+        raise CannotSend("This mailing is paused; resume it to send it.")
     if starting:
         # Before the end and status checks: an open run is still delivered after either.
         open_run = _open_run_of(mailing)
@@ -217,7 +225,8 @@ def _enqueue(*, run: Run, now: datetime) -> int:
 
 
 def sendable_runs(*, mailing_id: int | None = None) -> QuerySet:
-    """Open runs whose deliveries may go out: not cancelled, mailing enabled, owner not blocked.
+    """Open runs whose deliveries may go out: not cancelled, mailing enabled and not paused,
+    owner not blocked.
 
     Senders claim only from these and hand back, within their liveness check, the claims of a
     run that stops being one of them."""
@@ -225,6 +234,7 @@ def sendable_runs(*, mailing_id: int | None = None) -> QuerySet:
         finished_at__isnull=True,
         cancelled_at__isnull=True,
         mailing__is_disabled=False,
+        mailing__paused_at__isnull=True,
         mailing__owner__is_blocked=False,
     )
     if mailing_id is not None:
@@ -245,8 +255,10 @@ def finish_completed(*, now: datetime | None = None) -> dict[str, int]:
     runs_closed = idle_runs.update(finished_at=now)
 
     still_open = Run.objects.filter(mailing=OuterRef("pk"), finished_at__isnull=True)
+    # A mailing that never started and has no next send is a draft: it waits for its owner.
     ending = Mailing.objects.exclude(status=Mailing.Status.FINISHED).filter(
-        ~Exists(still_open), Q(next_send_at__isnull=True) | Q(end_at__lte=now)
+        ~Exists(still_open),
+        Q(next_send_at__isnull=True, status=Mailing.Status.LAUNCHED) | Q(end_at__lte=now),
     )
     owners |= set(ending.values_list("owner_id", flat=True))
     mailings_finished = ending.update(

@@ -11,12 +11,14 @@ from .campaigns import Mailing, Message, OwnedModel, Recipient, Suppression
 from .deliverability import SendBudget
 from .delivery import Attempt, DailyStat, Delivery, Run
 from .digests import Digest
+from .operations import Heartbeat
 
 __all__ = [
     "Attempt",
     "DailyStat",
     "Delivery",
     "Digest",
+    "Heartbeat",
     "Mailing",
     "Membership",
     "Message",

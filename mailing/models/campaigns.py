@@ -175,6 +175,9 @@ class Mailing(OwnedModel):
         related_name="+",
         verbose_name=_("disabled by"),
     )
+    # Paused by its owner: its queue is held (not cancelled) and no occurrence starts until
+    # it is resumed (`mailing.services.mailing_pause` / `mailing_resume`).
+    paused_at = models.DateTimeField("paused", null=True, blank=True)
 
     class Meta:
         verbose_name = _("mailing")
@@ -206,3 +209,7 @@ class Mailing(OwnedModel):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.LAUNCHED and not self.is_disabled
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None

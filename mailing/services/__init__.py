@@ -13,8 +13,9 @@ state does not allow raises `ActionRefused`, whose text says why.
 * `copies`: message_duplicate, mailing_duplicate
 * `people`: owner_data_delete (an account being deleted)
 * `signup`: signup_request, signup_confirm, ip_may_sign_up (public sign-up, double opt-in)
-* `actions`: mailing_send_now, mailing_schedule, mailing_stop, mailing_disable,
-  mailings_stop_for_blocked_owner
+* `actions`: mailing_send_now, mailing_schedule, mailing_stop, mailing_pause,
+  mailing_resume, mailing_disable, mailing_enable, mailings_hold_for_blocked_owner,
+  mailings_resume_for_unblocked_owner
 * `suppressions`: unsubscribe, suppression_lift
 """
 
@@ -22,10 +23,14 @@ from core.refusals import ActionRefused
 
 from .actions import (
     mailing_disable,
+    mailing_enable,
+    mailing_pause,
+    mailing_resume,
     mailing_schedule,
     mailing_send_now,
     mailing_stop,
-    mailings_stop_for_blocked_owner,
+    mailings_hold_for_blocked_owner,
+    mailings_resume_for_unblocked_owner,
 )
 from .copies import mailing_duplicate, message_duplicate
 from .lists import (
@@ -55,11 +60,15 @@ __all__ = [
     "mailing_delete",
     "mailing_disable",
     "mailing_duplicate",
+    "mailing_enable",
+    "mailing_pause",
+    "mailing_resume",
     "mailing_schedule",
     "mailing_send_now",
     "mailing_stop",
     "mailing_update",
-    "mailings_stop_for_blocked_owner",
+    "mailings_hold_for_blocked_owner",
+    "mailings_resume_for_unblocked_owner",
     "message_create",
     "message_delete",
     "message_duplicate",

@@ -32,6 +32,7 @@ def mailing_create(
     first_send_at: datetime,
     end_at: datetime,
     periodicity: str = Mailing.Periodicity.ONCE,
+    start: bool = True,
     reply_to: str = "",
     content: str = Mailing.Content.MESSAGE,
 ) -> Mailing:
@@ -42,7 +43,9 @@ def mailing_create(
     the mailing after the message's subject.
 
     The mailing is stored with the plan every new mailing gets (`mailing.schedule`): the
-    scheduler starts it at `first_send_at`, at once when that is past. Raises
+    scheduler starts it at `first_send_at`, at once when that is past. With `start=False` it
+    is a draft: stored with no next send, so nothing is sent until its owner schedules it
+    or presses Send now. Raises
     PermissionDenied when `owner` may not write, and a ValidationError naming the field for
     a message, recipient or list that is not theirs, neither a recipient nor a list, an end that is not after the
     first send or already past, or an unknown periodicity."""
@@ -67,7 +70,10 @@ def mailing_create(
         reply_to=reply_to.strip(),
         content=content,
     )
-    # The plan is not set here: storing the mailing derives it (mailing.signals).
+    # The plan is not set here: storing the mailing derives it (mailing.signals); a draft
+    # gets an anchor and no next send, which that hook leaves as they are.
+    if not start:
+        mailing.schedule_anchor, mailing.next_send_at = first_send_at, None
     collect(errors, mailing, exclude=["owner", "message", "schedule_anchor"])
     mailing.save()
     _set_recipients(mailing, chosen, all_recipients=all_recipients)

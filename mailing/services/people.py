@@ -10,7 +10,7 @@ from django.utils.translation import gettext_noop
 
 from users.models import User
 
-from .. import cache
+from .. import cache, delivery
 from ..models import (
     Attempt,
     DailyStat,
@@ -22,22 +22,22 @@ from ..models import (
     Run,
     Suppression,
 )
-from .actions import mailings_stop_for_blocked_owner
 
 logger = logging.getLogger("mailing.services")
 
 
 @transaction.atomic
 def owner_data_delete(*, owner: User) -> dict[str, int]:
-    """Stop every run of `owner`'s in flight (the same cancellation path as a block: a sender
-    holding some of their messages notices and stops), then delete every campaign row they
+    """Stop every run of `owner`'s in flight (the cancellation path a stop takes: a sender holding
+    some of their messages notices and stops), then delete every campaign row they
     own, the rows that point at others first, each in one DELETE: no row is loaded into
     memory and no per-row signal is sent (Wagtail's reference index and the home page listen
     to every post_delete, which made Django's collector take 25 s for 20,000 recipients).
     None of these models has a delete signal of its own; the caches are renewed here. Returns
     the rows deleted per model. Called inside the account deletion's transaction."""
-    mailings_stop_for_blocked_owner(
-        owner=owner, reason=gettext_noop("the owner's account is being deleted")
+    delivery.cancel_runs(
+        runs=Run.objects.filter(mailing__owner=owner),
+        reason=gettext_noop("the owner's account is being deleted"),
     )
     deleted: dict[str, int] = {}
 

@@ -11,6 +11,7 @@ from users.models import User
 
 from .. import cache, delivery, selectors
 from ..models import Delivery, Recipient
+from ..validators import validate_recipient_email
 from .common import collect, log_deleted, log_event
 
 DUPLICATE_EMAIL = _("You already have a recipient with this address.")
@@ -61,7 +62,16 @@ def _store(recipient: Recipient, *, fields: list[str] | None = None) -> None:
     """Check the row and write it (only `fields` of a stored one). The database decides
     whether the address is taken: its unique constraint is the one comparison that cannot
     race, and an address another request saved a moment ago is refused like any other."""
-    collect({}, recipient, exclude=["owner"])
+    # The address by the engine's rule (IDNA domains; SMTPUTF8 only when the relay takes it),
+    # not the model field's ASCII-only one.
+    errors: dict[str, list[str]] = {}
+    try:
+        validate_recipient_email(recipient.email)
+        if len(recipient.email) > 254:
+            raise ValidationError(gettext("Enter an address of at most 254 characters."))
+    except ValidationError as error:
+        errors["email"] = list(error.messages)
+    collect(errors, recipient, exclude=["owner", "email"])
     try:
         # A savepoint: the transaction stays usable after the database refuses the row.
         with transaction.atomic():

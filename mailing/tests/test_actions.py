@@ -1,12 +1,13 @@
 """Send now, stop, schedule, manager disable and owner block, through the web pages."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from mailing import delivery
+from mailing import delivery, selectors
 from mailing.models import Attempt, Delivery, Mailing, Run
 
 CANCELLED = Delivery.State.CANCELLED
@@ -70,6 +71,23 @@ def test_the_progress_endpoint_reports_the_latest_run(
     assert (before["pending"], before["percent"], before["running"]) == (4, 0, True)
     assert (after["sent"], after["failed"], after["pending"]) == (3, 1, 0)
     assert (after["percent"], after["running"]) == (100, False)
+    # The run's row in the runs table, as the page's script keeps it in step with the bar.
+    [run] = selectors.recent_runs(mailing=mailing)
+    figures: Any = run  # annotated by the selector
+    assert before["run"] == {
+        "id": run.pk,
+        "sent": 0,
+        "failed": 0,
+        "skipped": 0,
+        "total": 4,
+        "finished": None,
+    }
+    assert (after["run"]["sent"], after["run"]["failed"], after["run"]["total"]) == (
+        figures.sent,
+        figures.failed,
+        figures.total,
+    )
+    assert after["run"]["finished"] == f"{timezone.localtime(run.finished_at):%Y-%m-%d %H:%M}"
 
 
 @pytest.mark.django_db
@@ -172,7 +190,7 @@ def test_schedule_refuses_past_times_and_times_after_the_end(
 
 
 @pytest.mark.django_db
-def test_a_manager_disabling_a_mailing_cancels_its_queue(
+def test_a_manager_disabling_a_mailing_cancels_its_queue_and_keeps_its_plan(
     user, manager, client_for, make_mailing, smtp_sink
 ):
     mailing = make_mailing(user, recipients=2)
@@ -183,14 +201,15 @@ def test_a_manager_disabling_a_mailing_cancels_its_queue(
     assert response.status_code == 200
     mailing.refresh_from_db()
     assert mailing.is_disabled and mailing.disabled_by == manager
-    assert mailing.status == Mailing.Status.FINISHED
+    # Not finished: Enable gives it back (test_pause.py).
+    assert mailing.status == Mailing.Status.LAUNCHED
     reasons = set(Attempt.objects.filter(mailing=mailing).values_list("server_response", flat=True))
     assert reasons == {"Not sent: disabled by a manager"}
     assert delivery.deliver().attempted == 0
 
 
 @pytest.mark.django_db
-def test_blocking_a_user_stops_everything_of_theirs(
+def test_blocking_a_user_holds_everything_of_theirs(
     user, manager, client_for, make_mailing, smtp_sink
 ):
     running = make_mailing(user, recipients=2)
@@ -202,10 +221,10 @@ def test_blocking_a_user_stops_everything_of_theirs(
     user.refresh_from_db()
     assert user.is_blocked
     running.refresh_from_db()
-    assert running.status == Mailing.Status.FINISHED
-    reasons = set(Attempt.objects.filter(mailing=running).values_list("server_response", flat=True))
-    assert reasons == {"Not sent: the owner's account was blocked"}
-    # One that never started is not finished: it waits, and nothing of a blocked owner starts.
+    # Held, not finished: nothing is cancelled, and unblocking sends it (test_pause.py).
+    assert running.status == Mailing.Status.LAUNCHED
+    assert not Attempt.objects.filter(mailing=running).exists()
+    # One that never started waits too, and nothing of a blocked owner starts.
     later.refresh_from_db()
     assert later.status == Mailing.Status.CREATED
     assert delivery.start_due_runs(now=timezone.now() + timedelta(days=2)) == []

@@ -59,7 +59,7 @@ class World:
             list(Message.objects.filter(owner=self.owner).values_list("pk", "subject", "body")),
             list(
                 Mailing.objects.filter(owner=self.owner).values_list(
-                    "pk", "status", "next_send_at", "is_disabled", "end_at"
+                    "pk", "status", "next_send_at", "is_disabled", "end_at", "paused_at"
                 )
             ),
             Run.objects.filter(mailing__owner=self.owner).count(),
@@ -80,8 +80,11 @@ ROUTES = [
     Route("mailing_send", "mailing", (POST,), True),
     Route("mailing_stop", "mailing", (POST,), True),
     Route("mailing_schedule", "mailing", (POST,), True),
+    Route("mailing_pause", "mailing", (POST,), True),
+    Route("mailing_resume", "mailing", (POST,), True),
 ]
-DISABLE = Route("mailing_disable", "mailing", (POST,), True)  # the managers' own action
+# The managers' own action (GET: its confirmation page).
+DISABLE = Route("mailing_disable", "mailing", (GET, POST), True)
 # Every path of an owner's objects, with both methods: the IDOR matrix.
 MATRIX = [Path(route, method) for route in [*ROUTES, DISABLE] for method in (GET, POST)]
 OBJECT_PATHS = [path for path in MATRIX if path.route is not DISABLE and path.answered]

@@ -24,14 +24,39 @@ class Reply(NamedTuple):
         return f"{self.code} {self.text}" if self.code > 0 else self.text
 
 
-def address_refusal(address: str) -> Reply | None:
-    """Why `address` cannot go into an SMTP command, or None when it can."""
+def envelope_address(address: str) -> str:
+    """`address` as it goes into MAIL FROM / RCPT TO: its domain in IDNA (punycode) form
+    (`user@пример.рф` → `user@xn--e1afmkfd.xn--p1ai`); the part before "@" as it is. Raises
+    UnicodeError for a domain that has no IDNA form."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
+def needs_smtputf8(address: str) -> bool:
+    """Whether `address` can only be sent with SMTPUTF8 (its part before "@" is not ASCII)."""
+    return not address.rpartition("@")[0].isascii()
+
+
+def address_refusal(address: str, *, smtputf8: bool | None = None) -> Reply | None:
+    """Why `address` cannot go into an SMTP command, or None when it can. `smtputf8`: whether
+    the server offers SMTPUTF8 (None: what the MAILING_SMTPUTF8 setting says of the relay)."""
     if _UNSAFE_ADDRESS.search(address):
         # A line break here would end the command and start another one.
         return Reply(553, "The address contains spaces or control characters and cannot be sent to")
-    if not address.isascii():
-        # Without SMTPUTF8 an address must be plain ASCII; this one will never get through.
-        return Reply(553, "The address is not plain ASCII and cannot be sent to")
+    try:
+        envelope_address(address)
+    except UnicodeError:
+        return Reply(553, "The address's domain has no international (IDNA) form")
+    if needs_smtputf8(address):
+        if smtputf8 is None:
+            smtputf8 = settings.MAILING_SMTPUTF8
+        if not smtputf8:
+            # Without SMTPUTF8 the part before "@" must be plain ASCII: it never gets through.
+            return Reply(
+                553, "The address is not plain ASCII and the mail server does not offer SMTPUTF8"
+            )
     return None
 
 

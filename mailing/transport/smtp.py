@@ -8,7 +8,15 @@ from collections import deque
 from django.conf import settings
 from django.core.mail.utils import DNS_NAME
 
-from .replies import Reply, address_refusal, exception_reply, parsed_reply, session_refusal
+from .replies import (
+    Reply,
+    address_refusal,
+    envelope_address,
+    exception_reply,
+    needs_smtputf8,
+    parsed_reply,
+    session_refusal,
+)
 
 _MAX_LINE = 8192
 _ENVELOPE_CODES = ((250,), (250, 251), (354,))
@@ -43,7 +51,7 @@ class SmtpConnection(asyncio.Protocol):
         self._replies: deque[tuple[int, list[bytes]]] = deque()
         self._waiter: asyncio.Future | None = None
         self._wanted = 0
-        self._mail_from: dict[str, bytes] = {}
+        self._mail_from: dict[tuple[str, bool], bytes] = {}
         self._pipelined = False
 
     @property
@@ -117,7 +125,7 @@ class SmtpConnection(asyncio.Protocol):
 
     async def begin(self, sender: str, recipient: str) -> Reply | None:
         """MAIL, RCPT and DATA; a reply means the server refused before the message."""
-        refusal = address_refusal(recipient)
+        refusal = address_refusal(recipient, smtputf8=self.smtputf8)
         if refusal is not None:
             return refusal
         mail_from, rcpt = self._envelope_commands(sender, recipient)
@@ -148,6 +156,8 @@ class SmtpConnection(asyncio.Protocol):
 
         `then` (sender, recipient), on a pipelining connection: the next message's MAIL, RCPT
         and DATA go in the same write; `begin_pipelined` reads their replies."""
+        if then is not None and address_refusal(then[1], smtputf8=self.smtputf8) is not None:
+            then = None  # `begin_pipelined` answers "not tried": `begin` says why, on its own
         self._stage = _STAGE_DATA
         self._pipelined = then is not None
         if then is None:
@@ -198,11 +208,22 @@ class SmtpConnection(asyncio.Protocol):
 
     # -- internals ----------------------------------------------------------------------------
 
+    @property
+    def smtputf8(self) -> bool:
+        """Whether the server offered SMTPUTF8 (RFC 6531) in its EHLO reply."""
+        return "smtputf8" in self.extensions
+
     def _envelope_commands(self, sender: str, recipient: str) -> tuple[bytes, bytes]:
-        mail_from = self._mail_from.get(sender)
+        """MAIL FROM and RCPT TO: domains in IDNA form; an address that needs SMTPUTF8 (only
+        sent to a server that offers it, `begin`) in UTF-8, with SMTPUTF8 on its MAIL FROM."""
+        sender, recipient = envelope_address(sender), envelope_address(recipient)
+        utf8 = needs_smtputf8(recipient) or needs_smtputf8(sender)
+        mail_from = self._mail_from.get((sender, utf8))
         if mail_from is None:
-            mail_from = self._mail_from[sender] = b"MAIL FROM:<" + sender.encode("ascii") + b">\r\n"
-        return mail_from, b"RCPT TO:<" + recipient.encode("ascii") + b">\r\n"
+            mail_from = b"MAIL FROM:<" + sender.encode("utf-8") + b">"
+            mail_from += b" SMTPUTF8\r\n" if utf8 else b"\r\n"
+            self._mail_from[(sender, utf8)] = mail_from
+        return mail_from, b"RCPT TO:<" + recipient.encode("utf-8") + b">\r\n"
 
     def _envelope(self, sender: str, recipient: str) -> bytes:
         mail_from, rcpt = self._envelope_commands(sender, recipient)

@@ -350,6 +350,9 @@ MAILING_TICK_SECONDS = env_int("MAILING_TICK_SECONDS", 5)
 MAILING_SIGNUP_PER_IP_PER_HOUR = env_int("MAILING_SIGNUP_PER_IP_PER_HOUR", 20)
 MAILING_SIGNUP_MAILS_PER_ADDRESS_PER_DAY = env_int("MAILING_SIGNUP_MAILS_PER_ADDRESS_PER_DAY", 3)
 MAILING_SIGNUP_CONFIRM_DAYS = env_int("MAILING_SIGNUP_CONFIRM_DAYS", 7)
+# Whether the mail relay offers SMTPUTF8 (RFC 6531): only then are addresses whose part
+# before "@" is not ASCII accepted (they are refused at entry otherwise, with the reason).
+MAILING_SMTPUTF8 = env_bool("MAILING_SMTPUTF8", False)
 # The largest CSV file of recipients an import takes (bytes; 20 MB is about 400,000 rows).
 MAILING_IMPORT_MAX_BYTES = env_int("MAILING_IMPORT_MAX_BYTES", 20_000_000)
 

@@ -17,7 +17,10 @@
       ],
     },
     options: {
+      // The box (.chart-box in site.css) sets the height: kept to the canvas's aspect ratio,
+      // a phone's chart was a strip a few pixels high.
       responsive: true,
+      maintainAspectRatio: false,
       animation: false,
       scales: {
         x: { stacked: true, title: { display: Boolean(labels.labelX), text: labels.labelX } },

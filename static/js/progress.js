@@ -1,5 +1,7 @@
 // Live delivery progress on the mailing page: polls the progress endpoint while a run is
-// sending and updates the bar and the counters without reloading the page.
+// sending and updates the bar, the counters and that run's row in the runs table without
+// reloading the page, so that the card and the table never disagree. A run that started
+// after the page loaded has no row yet: the page offers a refresh instead.
 (function () {
   const card = document.getElementById("progress-card");
   if (!card) return;
@@ -7,6 +9,18 @@
   const field = (name) => card.querySelector(`[data-progress="${name}"]`);
   let idleChecks = 0;
   let wasRunning = card.dataset.running === "true";
+
+  function renderRow(run) {
+    const row = document.querySelector(`[data-run-id="${run.id}"]`);
+    if (!row) return false;
+    for (const name of ["sent", "failed", "skipped", "total"]) {
+      const cell = row.querySelector(`[data-run-cell="${name}"]`);
+      if (cell) cell.textContent = run[name];
+    }
+    const finished = row.querySelector('[data-run-cell="finished"]');
+    if (finished && run.finished) finished.textContent = run.finished;
+    return true;
+  }
 
   function render(data) {
     const bar = field("bar");
@@ -25,6 +39,7 @@
         ? labels.labelSending || "sending…"
         : labels.labelDone || "done"
       : labels.labelNotStarted || "not started";
+    if (data.run && !renderRow(data.run)) field("refresh").classList.remove("d-none");
   }
 
   async function poll() {

@@ -40,3 +40,34 @@
     bar.style.width = `${bar.dataset.percent}%`;
   }
 })();
+
+// Forms that ask first (data-confirm="what will happen"): the page's one dialog says it, and
+// the form is sent only from the dialog's button. Without script the form is sent at once.
+(function () {
+  const modal = document.getElementById("confirm-modal");
+  if (!modal || typeof bootstrap === "undefined") return;
+  const dialog = bootstrap.Modal.getOrCreateInstance(modal);
+  const ok = modal.querySelector("[data-confirm-ok]");
+  const defaultLabel = ok.textContent;
+  let pending = null;
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
+    if (form.dataset.confirmed === "true") return;
+    event.preventDefault();
+    pending = form;
+    modal.querySelector("[data-confirm-title]").textContent = form.dataset.confirmTitle || "";
+    modal.querySelector("[data-confirm-text]").textContent = form.dataset.confirm;
+    ok.textContent = form.dataset.confirmButton || defaultLabel;
+    ok.className = `btn ${form.dataset.confirmClass || "btn-primary"}`;
+    dialog.show();
+  });
+  ok.addEventListener("click", () => {
+    if (!pending) return;
+    const form = pending;
+    pending = null;
+    form.dataset.confirmed = "true";
+    dialog.hide();
+    form.requestSubmit();
+  });
+})();

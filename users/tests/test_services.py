@@ -59,7 +59,7 @@ def test_a_profile_update_takes_profile_fields_only(user):
         services.user_profile_update(user=user, is_blocked=False)  # type: ignore[call-arg]
 
 
-def test_blocking_stops_the_accounts_mailings_and_unblocking_gives_back_its_writes(
+def test_blocking_holds_the_accounts_mailings_and_unblocking_gives_them_back(
     user, manager, make_mailing
 ):
     running = make_mailing(user, recipients=2)
@@ -69,14 +69,14 @@ def test_blocking_stops_the_accounts_mailings_and_unblocking_gives_back_its_writ
 
     user.refresh_from_db()
     assert user.is_blocked and user.blocked_by == manager
-    assert Mailing.objects.get(pk=running.pk).status == Mailing.Status.FINISHED
-    reasons = set(Attempt.objects.filter(mailing=running).values_list("server_response", flat=True))
-    assert reasons == {"Not sent: the owner's account was blocked"}
+    assert Mailing.objects.get(pk=running.pk).status == Mailing.Status.LAUNCHED
+    assert not Attempt.objects.filter(mailing=running).exists()  # nothing cancelled
 
     services.user_unblock(actor=manager, user=user)
     user.refresh_from_db()
     assert not user.is_blocked and user.blocked_by is None
-    assert Mailing.objects.get(pk=running.pk).status == Mailing.Status.FINISHED  # stays stopped
+    assert Mailing.objects.get(pk=running.pk).status == Mailing.Status.LAUNCHED  # goes on
+    assert delivery.sendable_runs(mailing_id=running.pk).exists()
 
 
 def test_only_a_manager_blocks_and_never_staff(user, other_user, manager, make_user):

@@ -44,7 +44,7 @@ def test_the_list_can_be_searched_and_filtered(user, other_user, manager, client
     assert "bob@example.com" not in emails(blocked="no")
 
 
-def test_blocking_stops_the_users_queue_and_unblocking_restores_the_account(
+def test_blocking_holds_the_users_queue_and_unblocking_restores_the_account(
     user, manager, client_for, make_mailing
 ):
     mailing = make_mailing(user, recipients=3)
@@ -53,23 +53,19 @@ def test_blocking_stops_the_users_queue_and_unblocking_restores_the_account(
 
     blocked = boss.post(reverse("users:user_block", args=[user.pk]), follow=True)
 
-    assert flash(blocked) == ["alice@example.com is blocked; their mailings stopped."]
+    assert flash(blocked) == [
+        "alice@example.com is blocked; their mailings are held until unblocked."
+    ]
     user.refresh_from_db()
     assert user.is_blocked and user.blocked_by == manager and user.blocked_at
-    assert not Delivery.objects.filter(run__mailing=mailing, state="pending").exists()
-    # Each recipient who was waiting gets a failed attempt that says why it was not sent.
-    failures = Attempt.objects.filter(mailing=mailing, status="failure")
-    assert sorted(failures.values_list("email", flat=True)) == sorted(
-        mailing.recipients.values_list("email", flat=True)
-    )
-    assert set(failures.values_list("server_response", flat=True)) == {
-        "Not sent: the owner's account was blocked"
-    }
+    # Held as it was: every recipient still waiting, nothing recorded as failed.
+    assert Delivery.objects.filter(run__mailing=mailing, state="pending").count() == 3
+    assert not Attempt.objects.filter(mailing=mailing).exists()
     mailing.refresh_from_db()
-    assert mailing.status == Mailing.Status.FINISHED
+    assert mailing.status == Mailing.Status.LAUNCHED
 
     unblocked = boss.post(reverse("users:user_unblock", args=[user.pk]), follow=True)
-    assert flash(unblocked) == ["alice@example.com is unblocked."]
+    assert flash(unblocked) == ["alice@example.com is unblocked; their mailings go on."]
     user.refresh_from_db()
     assert not user.is_blocked and user.blocked_by is None
 
@@ -218,9 +214,10 @@ def test_users_cannot_block_anyone(user, other_user, client_for):
     assert not other_user.is_blocked
 
 
-def test_block_is_post_only(user, manager, client_for):
+def test_a_get_of_block_only_asks_for_confirmation(user, manager, client_for):
     response = client_for(manager).get(reverse("users:user_block", args=[user.pk]))
-    assert response.status_code == 405
+    assert response.status_code == 200
+    assert response.templates[0].name == "confirm_action.html"
     user.refresh_from_db()
     assert not user.is_blocked
 

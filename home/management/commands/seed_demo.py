@@ -27,7 +27,7 @@ from blog.models import BlogIndexPage, BlogPage
 from home.models import HomePage
 from mailing import cache
 from mailing.delivery import add_daily_stats
-from mailing.models import Attempt, Mailing, Message, Recipient
+from mailing.models import Attempt, Delivery, Mailing, Message, Recipient, Run
 from site_project.sites import sync_site
 from users.groups import BLOGGERS, MANAGERS, PUBLISHERS, sync_groups
 from users.models import User
@@ -436,17 +436,38 @@ class Command(BaseCommand):
         cache.bump(owner_id=user.pk)
 
     def _history(self, mailing: Mailing, recipients: list[Recipient], *, start) -> None:
-        """Thirteen days of past attempts so the dashboard chart has something to show."""
+        """Thirteen days of past runs, as the engine records them (a run per day, a delivery
+        per recipient, an attempt per delivery), so the dashboard chart has something to show
+        and the mailing page's runs, latest run and report agree."""
         rng = random.Random(7)
         attempts: list[Attempt] = []
+        deliveries: list[Delivery] = []
         totals: dict[tuple[int, object], tuple[int, int]] = {}
         for day in range(13):
-            at = start + timedelta(days=day, minutes=1)
+            occurrence = start + timedelta(days=day)
+            at = occurrence + timedelta(minutes=1)
+            run = Run.objects.create(
+                mailing=mailing,
+                occurrence=occurrence,
+                trigger=Run.Trigger.SCHEDULE,
+                created_at=occurrence,
+                finished_at=at + timedelta(minutes=1),
+            )
             for recipient in recipients:
                 ok = rng.random() > 0.12
+                deliveries.append(
+                    Delivery(
+                        run=run,
+                        recipient=recipient,
+                        state=Delivery.State.SENT if ok else Delivery.State.FAILED,
+                        tries=1,
+                        next_try_at=at,
+                    )
+                )
                 attempts.append(
                     Attempt(
                         mailing=mailing,
+                        run=run,
                         recipient=recipient,
                         email=recipient.email,
                         attempted_at=at,
@@ -459,5 +480,6 @@ class Command(BaseCommand):
                 key = (mailing.pk, timezone.localdate(at))
                 successes, failures = totals.get(key, (0, 0))
                 totals[key] = (successes + ok, failures + (not ok))
+        Delivery.objects.bulk_create(deliveries)
         Attempt.objects.bulk_create(attempts)
         add_daily_stats(totals)
