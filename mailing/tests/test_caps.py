@@ -96,10 +96,11 @@ def test_a_throttling_reply_slows_every_sender_down_and_is_retried(user, make_ma
     assert (row.state, row.tries) == (Delivery.State.PENDING, 1)  # retried later
     assert Attempt.objects.get(run=run, email=fast).server_response.startswith("421 4.7.0 Too many")
     # Another sender process, started afterwards, learns of it from the shared budget.
-    # (Its clock a few seconds on: a second whose budget nobody has touched yet.)
-    later = SharedThrottle(
-        rate=0, daily=0, account=_account(smtp_sink), clock=lambda: time.time() + 5
-    )
+    # Its clock a few seconds on, in a second whose budget nobody has touched yet, and held
+    # there: per-second tokens are good only in their second, so a real clock crossing into
+    # the next one between refresh() and reserve() would leave it nothing to hand out.
+    moment = time.time() + 5
+    later = SharedThrottle(rate=0, daily=0, account=_account(smtp_sink), clock=lambda: moment)
     assert later.reserve(object()) is None  # it knows nothing yet
     later.refresh()
     granted = [later.reserve(object()) for _ in range(SLOW_RATE + 5)]
