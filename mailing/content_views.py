@@ -26,6 +26,7 @@ from .models import Mailing, Message
 from .previews import message_preview
 from .services.posts import message_from_post, usable_post
 from .services.trial_send import send_test
+from .web import sandboxed_response
 
 PREVIEW_POLICY = (
     "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src http: https: data:; "
@@ -41,11 +42,7 @@ class MessagePreviewView(OwnedObjectMixin, DashboardMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         message = self.get_object()
         preview = message_preview(user=self.user, message=message)
-        response = HttpResponse(preview.html or "", content_type="text/html; charset=utf-8")
-        # django-csp leaves a response that has the header alone.
-        response["Content-Security-Policy"] = PREVIEW_POLICY
-        response["X-Robots-Tag"] = "noindex"
-        return response
+        return sandboxed_response(preview.html or "", policy=PREVIEW_POLICY)
 
 
 class MessageTestSendView(OwnedObjectMixin, DashboardMixin, View):

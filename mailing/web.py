@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
 from .content.rich import RichMessage
@@ -43,10 +44,22 @@ def web_version(request: HttpRequest, token: str) -> HttpResponse:
     if message is None:
         raise Http404
     page = _page(message)
-    response = HttpResponse(page, content_type="text/html; charset=utf-8")
-    response["Content-Security-Policy"] = POLICY
-    response["X-Robots-Tag"] = "noindex"
+    response = sandboxed_response(page, policy=POLICY)
     response["Referrer-Policy"] = "no-referrer"  # the token stays off other sites' logs
+    return response
+
+
+def sandboxed_response(html: str, *, policy: str) -> HttpResponse:
+    """A mail's HTML as a page of its own, under `policy` instead of the site's.
+
+    django-csp leaves a response that has the header alone, but a 304 would not: the
+    conditional-GET middleware answers a revalidation with a fresh response that carries only
+    the site's policy, and the browser applies it to the copy it kept (inline styles refused,
+    sandbox gone). `no-store` means no ETag, no copy and no revalidation."""
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = policy
+    response["X-Robots-Tag"] = "noindex"
+    patch_cache_control(response, no_store=True)
     return response
 
 

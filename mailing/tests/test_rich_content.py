@@ -225,6 +225,9 @@ def test_the_message_page_previews_html_in_a_sandbox_and_the_text_part(user, cli
     assert "default-src 'none'" in policy
     assert "<script" not in frame.content.decode()
     assert frame["X-Frame-Options"] == "SAMEORIGIN"
+    # Never revalidated: a 304 would carry the site's policy, which the browser would then
+    # apply to the frame's kept copy.
+    assert "no-store" in frame["Cache-Control"] and not frame.has_header("ETag")
 
 
 def test_another_users_message_cannot_be_previewed_or_tested(user, other_user, client_for):
